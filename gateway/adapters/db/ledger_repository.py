@@ -1,0 +1,101 @@
+"""Writing journal entries to the ledger tables and reading balances back."""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction
+from gateway.adapters.db.upsert import insert_if_absent
+from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
+
+
+def post(session: Session, entry: JournalEntry) -> LedgerTransaction:
+    """Record a balanced entry and move the account balances, in the caller's transaction."""
+    entry.validate()
+    transaction = LedgerTransaction(kind=entry.kind, reference=entry.reference)
+    session.add(transaction)
+    session.flush()
+    # Touch accounts in one global order so concurrent entries never deadlock on balance rows.
+    for line in sorted(entry.lines, key=lambda line: (line.account.code, line.account.currency)):
+        account_id = _account_id(session, line.account)
+        new_balance = session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(balance=LedgerAccount.balance + line.amount)
+            .returning(LedgerAccount.balance)
+        ).scalar_one()
+        line.account.check(new_balance)
+        session.add(LedgerPosting(transaction_id=transaction.id, account_id=account_id, amount=line.amount))
+    session.flush()
+    return transaction
+
+
+def _account_id(session: Session, spec: AccountSpec) -> int:
+    insert_if_absent(
+        session,
+        LedgerAccount,
+        ["code", "currency"],
+        code=spec.code,
+        currency=spec.currency,
+        normal_side=spec.normal_side.value,
+        may_go_negative=spec.may_go_negative,
+        balance=0,
+    )
+    return session.execute(
+        select(LedgerAccount.id).where(LedgerAccount.code == spec.code, LedgerAccount.currency == spec.currency)
+    ).scalar_one()
+
+
+def normal_balances(session: Session, code: str) -> dict[str, int]:
+    """Balance per currency of one account, as its owner reads it."""
+    rows = session.execute(select(LedgerAccount).where(LedgerAccount.code == code)).scalars()
+    return {row.currency: _spec(row).normal_balance(row.balance) for row in rows}
+
+
+def transaction_count(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one()
+
+
+def unbalanced_transactions(session: Session) -> list[tuple[int, str, str, str, int]]:
+    """(transaction id, kind, reference, currency, sum) for every transaction whose lines do not sum to zero."""
+    rows = session.execute(
+        select(
+            LedgerTransaction.id,
+            LedgerTransaction.kind,
+            LedgerTransaction.reference,
+            LedgerAccount.currency,
+            func.sum(LedgerPosting.amount),
+        )
+        .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+        .group_by(LedgerTransaction.id, LedgerTransaction.kind, LedgerTransaction.reference, LedgerAccount.currency)
+        .having(func.sum(LedgerPosting.amount) != 0)
+    )
+    return [tuple(row) for row in rows]
+
+
+def drifted_accounts(session: Session) -> list[tuple[str, str, int, int]]:
+    """(code, currency, stored balance, sum of postings) for every account where the two differ."""
+    posted = (
+        select(LedgerPosting.account_id, func.sum(LedgerPosting.amount).label("total"))
+        .group_by(LedgerPosting.account_id)
+        .subquery()
+    )
+    total = func.coalesce(posted.c.total, 0)
+    rows = session.execute(
+        select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.balance, total)
+        .outerjoin(posted, posted.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.balance != total)
+    )
+    return [tuple(row) for row in rows]
+
+
+def negative_accounts(session: Session) -> list[tuple[str, str, int]]:
+    """Accounts that must not go negative but are."""
+    rows = session.execute(select(LedgerAccount).where(LedgerAccount.may_go_negative.is_(False))).scalars()
+    normal = ((row.code, row.currency, _spec(row).normal_balance(row.balance)) for row in rows)
+    return [found for found in normal if found[2] < 0]
+
+
+def _spec(row: LedgerAccount) -> AccountSpec:
+    return AccountSpec(row.code, row.currency, NormalSide(row.normal_side), row.may_go_negative)

@@ -1,0 +1,15 @@
+"""INSERT ... ON CONFLICT DO NOTHING on both PostgreSQL and SQLite."""
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+
+def insert_if_absent(session: Session, model, conflict_columns: list[str], **values) -> bool:
+    """Insert a row unless one with the same conflict columns exists; True if this call inserted it."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,46 @@
+"""The Flask application factory: `gunicorn 'gateway.app:create_app()'`."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api as SmorestApi
+
+from gateway.api import balance, health, payments, refunds, tokens
+from gateway.api.errors import error_response
+from gateway.api.schemas import ErrorOut
+from gateway.config import Settings
+from gateway.domain.errors import DomainError
+from gateway.services.context import Gateway
+
+
+class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorOut
+
+    def handle_http_exception(self, error):
+        return error_response(error)
+
+
+def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Flask:
+    settings = Settings.load(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = Flask("paygate")
+    app.config.update(
+        API_TITLE="paygate",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_SPEC_OPTIONS={
+            "security": [{"bearerAuth": []}],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "info": {"description": "Payment and installment gateway. Amounts are integer fen."},
+        },
+    )
+    app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
+    api = Api(app)
+    for module in (tokens, payments, refunds, balance, health):
+        api.register_blueprint(module.blp)
+    app.register_error_handler(DomainError, error_response)
+    return app

@@ -1,0 +1,56 @@
+"""Settings from the environment (PAYGATE_*), overridable by a dict for tests and tools."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/paygate.db"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    var_dir: Path = Path("var")
+    # Merchant discount rate taken from every capture unless a merchant has its own.
+    default_discount_rate: Decimal = Decimal("0.006")
+    # The sandbox bank's simulated network latency per call.
+    sandbox_latency_ms: int = 20
+    # How long a retried request waits for the first one with the same Idempotency-Key to finish
+    # before it is answered 409.
+    idempotency_wait_seconds: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    db_pool_size: int = 5
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, overrides: dict | None = None) -> Settings:
+        env = dict(os.environ)
+        values: dict = {}
+        for spec in fields(cls):
+            if spec.name == "env":
+                continue
+            raw = env.get(f"PAYGATE_{spec.name.upper()}")
+            if raw is not None:
+                values[spec.name] = _convert(spec.name, raw)
+        for name, value in (overrides or {}).items():
+            values[name.lower()] = _convert(name.lower(), value) if isinstance(value, str) else value
+        return cls(env=env, **values)
+
+    @property
+    def vault_key_file(self) -> Path:
+        return self.var_dir / "dev-vault-keys.json"
+
+
+_TYPES = {
+    "var_dir": Path,
+    "default_discount_rate": Decimal,
+    "sandbox_latency_ms": int,
+    "idempotency_wait_seconds": float,
+    "max_body_bytes": int,
+    "db_pool_size": int,
+}
+
+
+def _convert(name: str, raw: str):
+    return _TYPES.get(name, str)(raw)

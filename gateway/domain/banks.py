@@ -1,0 +1,46 @@
+"""China's national banks: code (CNAPS bank code), name and the BIN prefixes of their UnionPay
+debit cards. The card's BIN decides the bank, and the bank decides the connector."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bank:
+    code: str  # short code used in the API and ledger account names, e.g. "ICBC"
+    cnaps: str  # the bank's CNAPS bank code
+    name: str
+    bins: tuple[str, ...]
+
+
+NATIONAL_BANKS: tuple[Bank, ...] = (
+    Bank("ICBC", "102", "Industrial and Commercial Bank of China", ("622202", "622208", "621226", "621288")),
+    Bank("ABC", "103", "Agricultural Bank of China", ("622848", "622845", "622823")),
+    Bank("BOC", "104", "Bank of China", ("621661", "621663", "621785")),
+    Bank("CCB", "105", "China Construction Bank", ("621700", "622700", "621284")),
+    Bank("BOCOM", "301", "Bank of Communications", ("622262", "622260")),
+    Bank("CITIC", "302", "China CITIC Bank", ("622690", "622691", "621771")),
+    Bank("CEB", "303", "China Everbright Bank", ("622660", "622666")),
+    Bank("HXB", "304", "Hua Xia Bank", ("622630", "622631")),
+    Bank("CMBC", "305", "China Minsheng Bank", ("622622", "622615", "622617")),
+    Bank("CGB", "306", "China Guangfa Bank", ("622568", "621462")),
+    Bank("PAB", "307", "Ping An Bank", ("622155", "622156", "622986")),
+    Bank("CMB", "308", "China Merchants Bank", ("622588", "622609", "621483", "621485", "621486")),
+    Bank("CIB", "309", "Industrial Bank", ("622909", "622908")),
+    Bank("SPDB", "310", "Shanghai Pudong Development Bank", ("622521", "622518")),
+    Bank("PSBC", "403", "Postal Savings Bank of China", ("621799", "621096", "622188")),
+)
+
+
+def bank_for_card(pan: str) -> Bank | None:
+    """The issuing bank of a card number, by the longest matching BIN prefix."""
+    best: tuple[int, Bank] | None = None
+    for bank in NATIONAL_BANKS:
+        for prefix in bank.bins:
+            if pan.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), bank)
+    return best[1] if best else None
+
+
+def bank_by_code(code: str) -> Bank | None:
+    return next((bank for bank in NATIONAL_BANKS if bank.code == code), None)

@@ -1,0 +1,119 @@
+"""Double-entry bookkeeping rules.
+
+A journal entry is a set of lines; each line debits (positive) or credits (negative) one account
+in one currency. An entry balances when, per currency, its lines sum to zero. Accounts have a
+normal side: assets grow with debits, liabilities and revenue with credits. Some accounts must
+never go below zero on their normal side (money we hold at an acquirer cannot be negative).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import Enum
+
+from gateway.domain.errors import LedgerError
+
+
+class NormalSide(str, Enum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    code: str
+    currency: str
+    normal_side: NormalSide
+    may_go_negative: bool
+
+    def normal_balance(self, raw_balance: int) -> int:
+        """The balance as its owner reads it: positive means 'has' on the normal side."""
+        return raw_balance if self.normal_side is NormalSide.DEBIT else -raw_balance
+
+    def check(self, raw_balance: int) -> None:
+        if not self.may_go_negative and self.normal_balance(raw_balance) < 0:
+            raise LedgerError(
+                "negative_balance",
+                f"account {self.code} ({self.currency}) would go negative",
+            )
+
+
+@dataclass(frozen=True)
+class Line:
+    account: AccountSpec
+    amount: int  # > 0 debit, < 0 credit, in minor units of account.currency
+
+
+@dataclass
+class JournalEntry:
+    kind: str
+    reference: str
+    lines: list[Line] = field(default_factory=list)
+
+    def debit(self, account: AccountSpec, amount: int) -> JournalEntry:
+        return self._add(account, amount)
+
+    def credit(self, account: AccountSpec, amount: int) -> JournalEntry:
+        return self._add(account, -amount)
+
+    def _add(self, account: AccountSpec, signed: int) -> JournalEntry:
+        if signed != 0:
+            self.lines.append(Line(account, signed))
+        return self
+
+    def validate(self) -> None:
+        if not self.lines:
+            raise LedgerError("empty_entry", f"{self.kind} {self.reference} has no lines")
+        for currency, total in sums_by_currency(self.lines).items():
+            if total != 0:
+                raise LedgerError(
+                    "unbalanced_entry",
+                    f"{self.kind} {self.reference} is off by {total} in {currency}",
+                )
+
+
+def sums_by_currency(lines: list[Line]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        totals[line.account.currency] += line.amount
+    return dict(totals)
+
+
+# The chart of accounts. Codes name their owner so an operator can read a posting unaided.
+def acquirer_receivable(connector: str, currency: str) -> AccountSpec:
+    """What the acquiring bank owes us for captured card payments not yet refunded."""
+    return AccountSpec(f"acquirer:{connector}:receivable", currency, NormalSide.DEBIT, False)
+
+
+def merchant_payable_code(merchant_id: str) -> str:
+    return f"merchant:{merchant_id}:payable"
+
+
+def merchant_payable(merchant_id: str, currency: str) -> AccountSpec:
+    """What we owe the merchant. It may dip below zero: a full refund after fees were taken."""
+    return AccountSpec(merchant_payable_code(merchant_id), currency, NormalSide.CREDIT, True)
+
+
+def fee_revenue(currency: str) -> AccountSpec:
+    return AccountSpec("platform:fee_revenue", currency, NormalSide.CREDIT, False)
+
+
+def capture_entry(
+    *, reference: str, merchant_id: str, connector: str, currency: str, amount: int, fee: int
+) -> JournalEntry:
+    """Money captured from a card: the acquirer owes it to us, we owe it less our fee."""
+    entry = JournalEntry("capture", reference)
+    entry.debit(acquirer_receivable(connector, currency), amount)
+    entry.credit(merchant_payable(merchant_id, currency), amount - fee)
+    entry.credit(fee_revenue(currency), fee)
+    return entry
+
+
+def refund_entry(
+    *, reference: str, merchant_id: str, connector: str, currency: str, amount: int
+) -> JournalEntry:
+    """A refund goes back through the acquirer at the merchant's cost; the fee is kept."""
+    entry = JournalEntry("refund", reference)
+    entry.debit(merchant_payable(merchant_id, currency), amount)
+    entry.credit(acquirer_receivable(connector, currency), amount)
+    return entry

@@ -1,0 +1,88 @@
+"""Idempotency-Key handling for writes that move money.
+
+The key is claimed (an in-flight row committed) before any work starts, so every process sees
+it; the response is stored when the work ends. A retry with the same key and request replays the
+stored response; one that arrives while the first is still running waits for it a little, then
+gets 409. A key whose first request died mid-way stays in flight until it expires: refusing is
+safer than charging twice.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
+from gateway.adapters.db.models import IdempotencyKey
+from gateway.adapters.db.upsert import insert_if_absent
+from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
+from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
+from gateway.services.context import Gateway
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+
+
+def claim(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    """None when this request owns the key and must do the work; else the response to replay."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest("idempotency_key_invalid", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", "Idempotency-Key")
+    deadline = time.monotonic() + gw.settings.idempotency_wait_seconds
+    pause = 0.01
+    while True:
+        now = gw.clock()
+        with gw.db.unit_of_work() as session:
+            session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.merchant_id == merchant_id,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.created_at < now - KEY_LIFETIME,
+                )
+            )
+            if insert_if_absent(
+                session,
+                IdempotencyKey,
+                ["merchant_id", "key"],
+                merchant_id=merchant_id,
+                key=key,
+                fingerprint=fingerprint,
+                state=KeyState.IN_FLIGHT.value,
+                created_at=now,
+            ):
+                return None
+            stored = session.execute(
+                select(IdempotencyKey).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
+            ).scalar_one()
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyError(
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request.",
+                "Idempotency-Key",
+            )
+        if stored.state == KeyState.COMPLETED.value:
+            return StoredResponse(stored.response_status, stored.response_body)
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry later.",
+                "Idempotency-Key",
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def complete(gw: Gateway, merchant_id: str, key: str, response: StoredResponse) -> None:
+    with gw.db.unit_of_work() as session:
+        stored = session.get(IdempotencyKey, (merchant_id, key))
+        stored.state = KeyState.COMPLETED.value
+        stored.response_status = response.status
+        stored.response_body = response.body
+
+
+def purge_expired(gw: Gateway) -> int:
+    with gw.db.unit_of_work() as session:
+        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < gw.clock() - KEY_LIFETIME))
+    return result.rowcount

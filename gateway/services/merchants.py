@@ -1,0 +1,66 @@
+"""Merchants and their API keys."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from gateway.adapters.db.models import ApiKey, Merchant
+from gateway.domain.ids import new_id
+from gateway.services.context import Gateway
+
+SECRET_PREFIX = "sk_test_"
+PUBLISHABLE_PREFIX = "pk_test_"
+
+
+@dataclass(frozen=True)
+class NewMerchant:
+    id: str
+    name: str
+    secret_key: str
+    publishable_key: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a merchant, with a secret or a publishable key."""
+
+    merchant_id: str
+    kind: str  # "secret" | "publishable"
+
+
+def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
+    rate = gw.settings.default_discount_rate if discount_rate is None else discount_rate
+    if not (Decimal(0) <= rate < Decimal(1)):
+        raise ValueError("discount rate must be in [0, 1)")
+    merchant_id = new_id("mch")
+    secret_key = SECRET_PREFIX + secrets.token_urlsafe(32)
+    publishable_key = PUBLISHABLE_PREFIX + secrets.token_urlsafe(32)
+    with gw.db.unit_of_work() as session:
+        session.add(Merchant(id=merchant_id, name=name, discount_rate=rate))
+        session.flush()
+        for kind, key in (("secret", secret_key), ("publishable", publishable_key)):
+            session.add(
+                ApiKey(
+                    id=new_id("key"),
+                    merchant_id=merchant_id,
+                    kind=kind,
+                    key_hash=gw.vault.index("api_key", key),
+                    last4=key[-4:],
+                )
+            )
+    return NewMerchant(merchant_id, name, secret_key, publishable_key)
+
+
+def authenticate(gw: Gateway, presented_key: str) -> Principal | None:
+    if not presented_key.startswith((SECRET_PREFIX, PUBLISHABLE_PREFIX)):
+        return None
+    with gw.db.unit_of_work() as session:
+        row = session.execute(
+            select(ApiKey.merchant_id, ApiKey.kind).where(
+                ApiKey.key_hash == gw.vault.index("api_key", presented_key), ApiKey.revoked_at.is_(None)
+            )
+        ).first()
+    return Principal(row.merchant_id, row.kind) if row else None

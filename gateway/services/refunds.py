@@ -1,0 +1,71 @@
+"""Refunds. The refunded amount is reserved on the payment row under its lock before the bank is
+called, so concurrent refunds can never together exceed what was captured."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from gateway.adapters.connectors.base import Outcome
+from gateway.adapters.db import ledger_repository as ledger
+from gateway.adapters.db.models import Payment, Refund
+from gateway.domain.errors import CardDeclined, NotFound
+from gateway.domain.ids import new_id
+from gateway.domain.ledger import refund_entry
+from gateway.domain.payments import refund_amount
+from gateway.services.context import Gateway
+from gateway.services.payments import locked_payment
+
+log = logging.getLogger(__name__)
+
+
+def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | None) -> Refund:
+    with gw.db.unit_of_work() as session:
+        payment = locked_payment(session, merchant_id, payment_id)
+        amount = refund_amount(amount, payment.amount_received, payment.amount_refunded, payment.status)
+        payment.amount_refunded += amount
+        refund = Refund(
+            id=new_id("re"),
+            merchant_id=merchant_id,
+            payment_id=payment.id,
+            amount=amount,
+            currency=payment.currency,
+            status="pending",
+        )
+        session.add(refund)
+    result = gw.connector(payment.connector).refund(payment.connector_reference, refund.id, amount, payment.currency)
+    with gw.db.unit_of_work() as session:
+        payment = locked_payment(session, merchant_id, payment_id)
+        refund = session.get(Refund, refund.seq)
+        refund.connector_reference = result.reference
+        if result.outcome is Outcome.APPROVED:
+            refund.status = "succeeded"
+            ledger.post(
+                session,
+                refund_entry(
+                    reference=refund.id,
+                    merchant_id=merchant_id,
+                    connector=payment.connector,
+                    currency=payment.currency,
+                    amount=amount,
+                ),
+            )
+        elif result.outcome is Outcome.DECLINED:
+            refund.status = "failed"
+            refund.failure_code = result.decline_code
+            payment.amount_refunded -= amount  # release the reservation
+        # UNKNOWN: stays pending with the amount reserved until reconciliation learns the outcome.
+    log.info("refund %s of %s on %s: %s", refund.id, amount, payment_id, refund.status)
+    if refund.status == "failed":
+        raise CardDeclined(refund.failure_code or "refund_failed", "The bank refused the refund.")
+    return refund
+
+
+def get_refund(gw: Gateway, merchant_id: str, refund_id: str) -> Refund:
+    with gw.db.unit_of_work() as session:
+        refund = session.execute(
+            select(Refund).where(Refund.id == refund_id, Refund.merchant_id == merchant_id)
+        ).scalar_one_or_none()
+    if refund is None:
+        raise NotFound("refund", refund_id)
+    return refund
