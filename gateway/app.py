@@ -22,7 +22,7 @@ class Api(SmorestApi):
 
 
 def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Flask:
-    settings = Settings.load(config)
+    settings = gateway.settings if gateway else Settings.load(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask("paygate")
     app.config.update(

@@ -71,11 +71,11 @@ def refund_amount(requested: int | None, captured: int, already_refunded: int, s
             "payment",
         )
     remaining = captured - already_refunded
+    if remaining == 0:
+        raise InvalidRequest("charge_already_refunded", "The payment is fully refunded.", "payment")
     if requested is None:
-        requested = remaining
+        return remaining
     if requested <= 0:
-        if remaining == 0:
-            raise InvalidRequest("charge_already_refunded", "The payment is fully refunded.", "payment")
         raise InvalidRequest("amount_invalid", "amount must be positive", "amount")
     if requested > remaining:
         raise InvalidRequest(

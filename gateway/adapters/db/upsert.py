@@ -9,7 +9,11 @@ from sqlalchemy.orm import Session
 def insert_if_absent(session: Session, model, conflict_columns: list[str], **values) -> bool:
     """Insert a row unless one with the same conflict columns exists; True if this call inserted it."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    # RETURNING yields a row only when one was inserted (rowcount is not reliable here).
+    statement = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_columns)
+        .returning(*(getattr(model, column) for column in conflict_columns))
     )
-    return result.rowcount == 1
+    return session.execute(statement).first() is not None

@@ -1,0 +1,92 @@
+"""An app per test database, merchants with keys, and a small client that speaks like a shop."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from gateway.adapters.connectors.sandbox_bank import SandboxBank
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.domain.sandbox_cards import test_card
+from gateway.services.context import Gateway
+from gateway.services.merchants import create_merchant
+
+
+def make_gateway(database_url: str, var_dir, **overrides) -> Gateway:
+    settings = Settings.load({"database_url": database_url, "var_dir": var_dir, "sandbox_latency_ms": 0, **overrides})
+    return Gateway.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url, var_dir):
+    gw = make_gateway(database_url, var_dir)
+    yield gw
+    gw.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_gateway(postgres_database_url, var_dir):
+    gw = make_gateway(postgres_database_url, var_dir, db_pool_size=25)
+    yield gw
+    gw.db.dispose()
+
+
+def with_bank_latency(gw: Gateway, latency_ms: int, **settings) -> Gateway:
+    """The same database and keys, a slower sandbox bank (to make requests overlap)."""
+    return dataclasses.replace(
+        gw, bank=SandboxBank(latency_ms=latency_ms), settings=dataclasses.replace(gw.settings, **settings)
+    )
+
+
+class Shop:
+    """A merchant driving the API through Flask's test client."""
+
+    def __init__(self, gw: Gateway, name: str = "Test Shop") -> None:
+        self.gw = gw
+        self.merchant = create_merchant(gw, name)
+        self.id = self.merchant.id
+        self.client = create_app(gateway=gw).test_client()
+
+    def call(self, method: str, path: str, body=None, *, key: str | None = None, idempotency_key: str | None = None, **kwargs):
+        headers = {"Authorization": f"Bearer {key or self.merchant.secret_key}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self.client.open(path, method=method, json=body, headers=headers, **kwargs)
+
+    def post(self, path: str, body=None, **kwargs):
+        return self.call("POST", path, body, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.call("GET", path, **kwargs)
+
+    def token(self, last4: str = "4242", bank: str = "ICBC") -> str:
+        card = {"card_number": test_card(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
+        response = self.post("/v1/tokens", card, key=self.merchant.publishable_key)
+        assert response.status_code == 200, response.json
+        return response.json["id"]
+
+    def pay(self, amount: int = 10_000, last4: str = "4242", *, confirm: bool = True, capture_method: str = "automatic", **extra) -> dict:
+        body = {"amount": amount, "currency": "CNY", "payment_method": self.token(last4), "confirm": confirm, "capture_method": capture_method, **extra}
+        response = self.post("/v1/payments", body, idempotency_key=str(uuid.uuid4()))
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def balance(self) -> int:
+        return self.get("/v1/balance").json["available"][0]["amount"]
+
+
+@pytest.fixture
+def shop(gateway) -> Shop:
+    return Shop(gateway)
+
+
+@pytest.fixture
+def other_shop(gateway) -> Shop:
+    return Shop(gateway, "Another Shop")
