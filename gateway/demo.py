@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.domain.sandbox_cards import test_card
+from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.ledger import verify
 from gateway.services.merchants import create_merchant
 
@@ -79,7 +79,7 @@ def run_demo() -> int:
 
 def card_payments(shop: Client, checkout: Client) -> None:
     def tokenize(last4: str, bank: str) -> str:
-        card = {"card_number": test_card(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
+        card = {"card_number": sandbox_card_number(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
         return checkout.post("/v1/tokens", card)["id"]
 
     def show(label: str, payment: dict) -> None:

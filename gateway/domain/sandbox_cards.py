@@ -7,7 +7,7 @@ from stdnum import luhn
 from gateway.domain.banks import bank_by_code
 
 
-def test_card(bank_code: str, last4: str, length: int = 16) -> str:
+def sandbox_card_number(bank_code: str, last4: str, length: int = 16) -> str:
     bank = bank_by_code(bank_code)
     if bank is None:
         raise ValueError(f"unknown bank {bank_code!r}")

@@ -9,9 +9,9 @@ import pytest
 from gateway.adapters.connectors.sandbox_bank import SandboxBank
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.domain.sandbox_cards import test_card
+from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.context import Gateway
-from gateway.services.merchants import create_merchant
+from gateway.services.merchants import NewMerchant, create_merchant
 
 
 def make_gateway(database_url: str, var_dir, **overrides) -> Gateway:
@@ -48,9 +48,9 @@ def with_bank_latency(gw: Gateway, latency_ms: int, **settings) -> Gateway:
 class Shop:
     """A merchant driving the API through Flask's test client."""
 
-    def __init__(self, gw: Gateway, name: str = "Test Shop") -> None:
+    def __init__(self, gw: Gateway, name: str = "Test Shop", merchant: NewMerchant | None = None) -> None:
         self.gw = gw
-        self.merchant = create_merchant(gw, name)
+        self.merchant = merchant or create_merchant(gw, name)
         self.id = self.merchant.id
         self.client = create_app(gateway=gw).test_client()
 
@@ -67,7 +67,7 @@ class Shop:
         return self.call("GET", path, **kwargs)
 
     def token(self, last4: str = "4242", bank: str = "ICBC") -> str:
-        card = {"card_number": test_card(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
+        card = {"card_number": sandbox_card_number(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
         response = self.post("/v1/tokens", card, key=self.merchant.publishable_key)
         assert response.status_code == 200, response.json
         return response.json["id"]
@@ -80,6 +80,23 @@ class Shop:
 
     def balance(self) -> int:
         return self.get("/v1/balance").json["available"][0]["amount"]
+
+
+@pytest.fixture
+def own_database_url(database_url, request, tmp_path):
+    """A fresh, empty database of the same kind as `database_url`, for tests that need the whole
+    database to themselves (key rotation touches every stored card)."""
+    from gateway.adapters.db.schema import upgrade
+    from tests.support import services
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'own.db'}"
+    else:
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        url = services.create_database(admin_url)
+        request.addfinalizer(lambda: services.drop_database(admin_url, url))
+    upgrade(url)
+    return url
 
 
 @pytest.fixture

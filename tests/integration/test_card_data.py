@@ -1,0 +1,72 @@
+"""No card number or CVV in clear anywhere: database tables, the SQLite file, logs. Key rotation."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import inspect, select, text
+
+from gateway.adapters.db.models import CardToken
+from gateway.adapters.vault import DevKeyFile
+from gateway.domain.sandbox_cards import sandbox_card_number
+from gateway.services.context import Gateway
+from gateway.services.tokens import card_details
+from gateway.services.vault_rotation import reencrypt_all
+from tests.integration.conftest import Shop, make_gateway
+
+CVV = "739"
+
+
+def _all_table_text(gw) -> str:
+    dump = []
+    with gw.db.engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                dump.append(repr(tuple(row)))
+    return "\n".join(dump)
+
+
+def test_no_card_number_or_cvv_in_tables_files_or_logs(database_url, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    gw = make_gateway(database_url, tmp_path)
+    shop = Shop(gw)
+    pans = [sandbox_card_number(bank, last4) for bank, last4 in (("ICBC", "4242"), ("CMB", "0002"), ("CCB", "0119"))]
+    for pan in pans:
+        token = shop.post("/v1/tokens", {"card_number": pan, "holder_name": "Wang Fang", "exp_month": 6, "exp_year": 2032, "cvv": CVV}, key=shop.merchant.publishable_key).json
+        assert pan not in repr(token)
+        payment = shop.post("/v1/payments", {"amount": 2_000, "currency": "CNY", "payment_method": token["id"], "confirm": True}).json
+        if payment["status"] == "succeeded":
+            shop.post("/v1/refunds", {"payment": payment["id"], "amount": 500})
+    gw.db.dispose()
+
+    tables = _all_table_text(gw)
+    logs = caplog.text
+    files = b""
+    if database_url.startswith("sqlite"):
+        db_file = Path(database_url.removeprefix("sqlite:///"))
+        files = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+    for pan in pans:
+        assert pan not in tables and pan not in logs and pan.encode() not in files
+        assert pan[:6] + pan[-4:] not in tables  # not even unmasked fragments joined together
+    assert "Wang Fang" not in tables  # holder name is encrypted with the number
+    assert f"'{CVV}'" not in tables and f'"{CVV}"' not in logs
+    assert "card_ciphertext" in str(inspect(gw.db.engine).get_columns("card_tokens"))
+
+
+def test_rotation_reencrypts_every_card_and_old_cards_still_pay(own_database_url, tmp_path):
+    gw = make_gateway(own_database_url, tmp_path)
+    shop = Shop(gw)
+    tokens = [shop.token(last4) for last4 in ("4242", "5556", "1881")]
+
+    DevKeyFile(gw.settings.vault_key_file).add_key()
+    rotated = Gateway.from_settings(gw.settings)
+    assert rotated.vault.active == "v2"
+    assert reencrypt_all(rotated) == 3
+    assert reencrypt_all(rotated) == 0
+
+    with rotated.db.unit_of_work() as session:
+        rows = session.execute(select(CardToken).where(CardToken.id.in_(tokens))).scalars().all()
+        assert all(row.card_ciphertext.startswith("v2.") for row in rows)
+        assert {card_details(rotated, row).pan[-4:] for row in rows} == {"4242", "5556", "1881"}
+    paid = Shop(rotated, merchant=shop.merchant).post("/v1/payments", {"amount": 100, "currency": "CNY", "payment_method": tokens[0], "confirm": True}).json
+    assert paid["status"] == "succeeded"
