@@ -5,6 +5,7 @@ from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from gateway.domain.clock import as_utc
 from gateway.domain.money import MAX_AMOUNT_FEN, SUPPORTED_CURRENCIES
 
 
@@ -27,7 +28,7 @@ class Currency(fields.String):
 
 class UnixTime(fields.Field):
     def _serialize(self, value: datetime | None, attr, obj, **kwargs):
-        return int(value.timestamp()) if value else None
+        return int(as_utc(value).timestamp()) if value else None
 
 
 def Amount(**kwargs) -> fields.Integer:

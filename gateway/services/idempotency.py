@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from gateway.adapters.db.models import IdempotencyKey
+from gateway.domain.clock import as_utc
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
 from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
@@ -33,29 +34,9 @@ def claim(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> StoredRe
     deadline = time.monotonic() + gw.settings.idempotency_wait_seconds
     pause = 0.01
     while True:
-        now = gw.clock()
-        with gw.db.unit_of_work() as session:
-            session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.merchant_id == merchant_id,
-                    IdempotencyKey.key == key,
-                    IdempotencyKey.created_at < now - KEY_LIFETIME,
-                )
-            )
-            if insert_if_absent(
-                session,
-                IdempotencyKey,
-                ["merchant_id", "key"],
-                merchant_id=merchant_id,
-                key=key,
-                fingerprint=fingerprint,
-                state=KeyState.IN_FLIGHT.value,
-                created_at=now,
-            ):
-                return None
-            stored = session.execute(
-                select(IdempotencyKey).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
-            ).scalar_one()
+        stored = _claim_or_read(gw, merchant_id, key, fingerprint)
+        if stored is None:
+            return None
         if stored.fingerprint != fingerprint:
             raise IdempotencyError(
                 "idempotency_key_reused",
@@ -72,6 +53,32 @@ def claim(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> StoredRe
             )
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
+
+
+def _claim_or_read(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """Insert the in-flight row (None: claimed) or return the row that holds the key."""
+    now = gw.clock()
+    with gw.db.unit_of_work() as session:
+        for _ in range(2):
+            if insert_if_absent(
+                session,
+                IdempotencyKey,
+                ["merchant_id", "key"],
+                merchant_id=merchant_id,
+                key=key,
+                fingerprint=fingerprint,
+                state=KeyState.IN_FLIGHT.value,
+                created_at=now,
+            ):
+                return None
+            stored = session.execute(
+                select(IdempotencyKey).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
+            ).scalar_one()
+            if as_utc(stored.created_at) >= now - KEY_LIFETIME:
+                return stored
+            session.delete(stored)  # expired: the key is free again
+            session.flush()
+        return stored
 
 
 def complete(gw: Gateway, merchant_id: str, key: str, response: StoredResponse) -> None:

@@ -17,7 +17,7 @@ def post(session: Session, entry: JournalEntry) -> LedgerTransaction:
     session.flush()
     # Touch accounts in one global order so concurrent entries never deadlock on balance rows.
     for line in sorted(entry.lines, key=lambda line: (line.account.code, line.account.currency)):
-        account_id = _account_id(session, line.account)
+        account_id = _account_ids.get(session, line.account)
         new_balance = session.execute(
             update(LedgerAccount)
             .where(LedgerAccount.id == account_id)
@@ -30,20 +30,37 @@ def post(session: Session, entry: JournalEntry) -> LedgerTransaction:
     return transaction
 
 
-def _account_id(session: Session, spec: AccountSpec) -> int:
-    insert_if_absent(
-        session,
-        LedgerAccount,
-        ["code", "currency"],
-        code=spec.code,
-        currency=spec.currency,
-        normal_side=spec.normal_side.value,
-        may_go_negative=spec.may_go_negative,
-        balance=0,
-    )
-    return session.execute(
-        select(LedgerAccount.id).where(LedgerAccount.code == spec.code, LedgerAccount.currency == spec.currency)
-    ).scalar_one()
+class _AccountIds:
+    """Account ids never change once their row is committed, so each process remembers them and
+    a posting needs one UPDATE per line instead of an upsert, a lookup and an UPDATE. Balances
+    are never cached: they are read and written only in the database, under its row locks."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, str], int] = {}
+
+    def get(self, session: Session, spec: AccountSpec) -> int:
+        key = (str(session.get_bind().url), spec.code, spec.currency)
+        if key in self._known:
+            return self._known[key]
+        created = insert_if_absent(
+            session,
+            LedgerAccount,
+            ["code", "currency"],
+            code=spec.code,
+            currency=spec.currency,
+            normal_side=spec.normal_side.value,
+            may_go_negative=spec.may_go_negative,
+            balance=0,
+        )
+        account_id = session.execute(
+            select(LedgerAccount.id).where(LedgerAccount.code == spec.code, LedgerAccount.currency == spec.currency)
+        ).scalar_one()
+        if not created:  # only a committed row's id is safe to keep: this transaction may roll back
+            self._known[key] = account_id
+        return account_id
+
+
+_account_ids = _AccountIds()
 
 
 def normal_balances(session: Session, code: str) -> dict[str, int]:
