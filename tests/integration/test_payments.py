@@ -142,3 +142,19 @@ def test_another_merchants_objects_are_not_found(shop, other_shop):
         assert response.json["error"]["code"] == "resource_missing"
     assert other_shop.get("/v1/payments").json["data"] == []
     assert shop.get(f"/v1/payments/{payment['id']}").json["status"] == "requires_capture"
+
+
+def test_the_readme_test_cards_do_what_the_readme_says(shop):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `(62\d{14,17})`[^|]*\| (\w+) \| (.+?) \|$", readme, re.MULTILINE)
+    assert len(rows) == 4
+    for number, _bank, outcome in rows:
+        token = shop.post("/v1/tokens", {"card_number": number, "holder_name": "Li", "exp_month": 12, "exp_year": 2031, "cvv": "123"}, key=shop.merchant.publishable_key).json["id"]
+        payment = shop.post("/v1/payments", {"amount": 100, "currency": "CNY", "payment_method": token, "confirm": True}).json
+        expected = {"approved": "succeeded", "declined": "failed", "bank": "processing"}[outcome.split(",")[0].split()[0]]
+        assert payment["status"] == expected, (number, outcome)
+        if payment["failure_code"]:
+            assert payment["failure_code"] in outcome
