@@ -6,7 +6,7 @@ import logging
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 
-from gateway.api import balance, health, payments, refunds, tokens
+from gateway.api import balance, banks, customers, health, payments, refunds, tokens
 from gateway.api.errors import error_response
 from gateway.api.schemas import ErrorOut
 from gateway.config import Settings
@@ -40,7 +40,9 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     )
     app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
     api = Api(app)
-    for module in (tokens, payments, refunds, balance, health):
-        api.register_blueprint(module.blp)
+    for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, banks.blp, health.blp):
+        api.register_blueprint(blueprint)
+    if settings.sandbox_endpoints:
+        api.register_blueprint(banks.sandbox)
     app.register_error_handler(DomainError, error_response)
     return app

@@ -19,6 +19,8 @@ class Settings:
     # How long a retried request waits for the first one with the same Idempotency-Key to finish
     # before it is answered 409.
     idempotency_wait_seconds: float = 5.0
+    # Test-mode endpoints under /v1/sandbox (read the SMS code a sandbox bank "sent"). Off in production.
+    sandbox_endpoints: bool = True
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 5
     env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -49,6 +51,7 @@ _TYPES = {
     "idempotency_wait_seconds": float,
     "max_body_bytes": int,
     "db_pool_size": int,
+    "sandbox_endpoints": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", ""),
 }
 
 

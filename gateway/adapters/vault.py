@@ -16,7 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,45 @@ class Vault:
     def is_current(self, ciphertext: str) -> bool:
         return ciphertext.partition(".")[0] == self.active
 
+    def new_data_key(self, owner_id: str) -> tuple[DataKey, str]:
+        """A fresh per-owner data key and its wrapped (encrypted) form to store. Destroying the
+        wrapped key erases everything sealed with it (crypto-shredding)."""
+        key = AESGCM.generate_key(bit_length=256)
+        return DataKey(key, owner_id), self.encrypt(key, associated=f"data-key:{owner_id}")
+
+    def data_key(self, owner_id: str, wrapped: str | None) -> DataKey:
+        if wrapped is None:
+            raise VaultError(f"the data key of {owner_id} was destroyed")
+        return DataKey(self.decrypt(wrapped, associated=f"data-key:{owner_id}"), owner_id)
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for one purpose (e.g. a sandbox bank's signing key), derived from the
+        index key so that every process of a deployment agrees on it without more configuration."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(self.index_key)
+
     def index(self, purpose: str, value: str) -> str:
         """A stable keyed hash for lookups (API keys, card numbers). Not reversible without the key."""
         return hmac.new(self.index_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """One owner's data key: seals that owner's fields, each bound to its owner and field name."""
+
+    key: bytes
+    owner_id: str
+
+    def seal(self, field: str, plaintext: str) -> str:
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.key).encrypt(nonce, plaintext.encode(), f"{self.owner_id}:{field}".encode())
+        return _b64e(nonce + sealed)
+
+    def open(self, field: str, ciphertext: str) -> str:
+        raw = _b64d(ciphertext)
+        return AESGCM(self.key).decrypt(raw[:12], raw[12:], f"{self.owner_id}:{field}".encode()).decode()
+
+    def __repr__(self) -> str:
+        return f"DataKey(owner_id={self.owner_id!r})"
 
 
 # Key material comes from the environment in real deployments:

@@ -5,7 +5,10 @@ from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from gateway.services.payments import PaymentMethod
+
 from gateway.domain.clock import as_utc
+from gateway.domain.consent import ConsentKind
 from gateway.domain.money import MAX_AMOUNT_FEN, SUPPORTED_CURRENCIES
 
 
@@ -52,10 +55,32 @@ class TokenCreate(Schema):
     cvv = fields.String(required=True, load_only=True)
 
 
+class PaymentMethodField(fields.Field):
+    """A card token id ("tok_..."), or {"type": "saved_card", "card": "card_..."}."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value:
+            return PaymentMethod("card_token", value)
+        if isinstance(value, dict) and value.get("type") == "saved_card" and isinstance(value.get("card"), str) and set(value) == {"type", "card"}:
+            return PaymentMethod("saved_card", value["card"])
+        if isinstance(value, dict) and value.get("type") == "card_token" and isinstance(value.get("token"), str) and set(value) == {"type", "token"}:
+            return PaymentMethod("card_token", value["token"])
+        raise ValidationError('Use a card token id, or {"type": "saved_card", "card": "card_..."}.')
+
+
 class PaymentCreate(Schema):
     amount = Amount(required=True, metadata={"description": "Amount in fen (minor units)."})
     currency = Currency(required=True)
-    payment_method = fields.String(required=True, metadata={"description": "A card token id (tok_...)."})
+    payment_method = PaymentMethodField(
+        required=True,
+        metadata={
+            "description": 'A single-use card token id (tok_...), or a saved card: {"type": "saved_card", "card": "card_..."}.',
+            "oneOf": [
+                {"type": "string"},
+                {"type": "object", "properties": {"type": {"type": "string", "enum": ["saved_card"]}, "card": {"type": "string"}}, "required": ["type", "card"]},
+            ],
+        },
+    )
     capture_method = fields.String(load_default="automatic", validate=validate.OneOf(["automatic", "manual"]))
     confirm = StrictBoolean(load_default=False)
     description = fields.String(load_default=None, validate=validate.Length(max=500))
@@ -110,7 +135,8 @@ class PaymentOut(Schema):
     amount_capturable = fields.Integer()
     amount_received = fields.Integer()
     amount_refunded = fields.Integer()
-    payment_method = fields.String(attribute="card_token_id")
+    payment_method = fields.Function(lambda payment: payment.card_token_id or payment.saved_card_id)
+    customer = fields.String(attribute="customer_id", allow_none=True)
     card = fields.Function(lambda payment: CardOut().dump(payment))
     failure_code = fields.String(allow_none=True)
     failure_message = fields.String(allow_none=True)
@@ -145,6 +171,99 @@ class BalanceAmount(Schema):
 class BalanceOut(Schema):
     object = fields.Constant("balance")
     available = fields.List(fields.Nested(BalanceAmount))
+
+
+# ---- customers, consents, saved cards, banks ----------------------------------------------------
+
+class ConsentGrantIn(Schema):
+    version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    purpose = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ConsentCreate(ConsentGrantIn):
+    kind = fields.String(required=True, validate=validate.OneOf([kind.value for kind in ConsentKind]))
+
+
+class CustomerCreate(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    mobile = fields.String(required=True, metadata={"description": "Mainland mobile number, 11 digits."})
+    id_number = fields.String(required=True, load_only=True, metadata={"description": "Resident ID number (GB 11643-1999); stored encrypted, never returned."})
+    identity_consent = fields.Nested(ConsentGrantIn, required=True, metadata={"description": "The customer's consent to real-name verification with the ID."})
+
+
+class CustomerOut(Schema):
+    id = fields.String()
+    object = fields.Constant("customer")
+    state = fields.String()
+    name = fields.String(allow_none=True)
+    mobile = fields.String(attribute="mobile_masked", allow_none=True)
+    id_number = fields.String(attribute="id_number_masked", allow_none=True, metadata={"description": "Masked: first and last character only."})
+    created = UnixTime(attribute="created_at")
+
+
+class ConsentOut(Schema):
+    id = fields.String()
+    object = fields.Constant("consent")
+    kind = fields.String()
+    purpose = fields.String()
+    version = fields.String()
+    granted = UnixTime(attribute="granted_at")
+    withdrawn = UnixTime(attribute="withdrawn_at", allow_none=True)
+    active = fields.Function(lambda consent: consent.withdrawn_at is None)
+
+
+class ConsentList(Schema):
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(ConsentOut))
+
+
+class SavedCardCreate(Schema):
+    card_number = fields.String(required=True, validate=validate.Length(min=12, max=23))
+    exp_month = fields.Integer(required=True, strict=True)
+    exp_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2000, max=2100))
+    cvv = fields.String(required=True, load_only=True)
+
+
+class SavedCardVerify(Schema):
+    code = fields.String(required=True)
+
+
+class SavedCardOut(Schema):
+    id = fields.String()
+    object = fields.Constant("card")
+    customer = fields.String(attribute="customer_id")
+    status = fields.String()
+    brand = fields.String()
+    bank = fields.String(attribute="bank_code")
+    last4 = fields.String()
+    masked_number = fields.String()
+    exp_month = fields.Integer()
+    exp_year = fields.Integer()
+    created = UnixTime(attribute="created_at")
+
+
+class SavedCardList(Schema):
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(SavedCardOut))
+
+
+class SmsCodeOut(Schema):
+    code = fields.String()
+
+
+class BankOut(Schema):
+    code = fields.String()
+    cnaps = fields.String()
+    name = fields.String()
+    bins = fields.List(fields.String())
+    connector = fields.String()
+    per_transaction_limit = fields.Integer(metadata={"description": "fen"})
+    per_day_limit = fields.Integer(metadata={"description": "fen"})
+
+
+class BankList(Schema):
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(BankOut))
 
 
 class ErrorDetail(Schema):

@@ -5,11 +5,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from gateway.adapters.connectors import SANDBOX_FAMILIES
 from gateway.adapters.connectors.base import BankDebitConnector
-from gateway.adapters.connectors.sandbox_bank import SandboxBank
 from gateway.adapters.db.engine import Database
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
+from gateway.domain.banks import Bank
 
 
 def system_clock() -> datetime:
@@ -21,8 +22,20 @@ class Gateway:
     settings: Settings
     db: Database
     vault: Vault
-    bank: BankDebitConnector
     clock: Callable[[], datetime] = field(default=system_clock)
+    # connector name -> connector; built from the bank families unless given
+    connectors: dict[str, BankDebitConnector] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.connectors:
+            for family, connector_class in SANDBOX_FAMILIES.items():
+                connector = connector_class(
+                    self.db,
+                    lambda: self.clock(),  # follows a clock swapped in later (tests travel in time)
+                    self.vault.derive_secret(f"sandbox-bank:{family}"),
+                    self.settings.sandbox_latency_ms,
+                )
+                self.connectors[connector.name] = connector
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
@@ -30,11 +43,12 @@ class Gateway:
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
             vault=vault_from_env(settings.env, settings.vault_key_file),
-            bank=SandboxBank(latency_ms=settings.sandbox_latency_ms),
         )
 
     def connector(self, name: str) -> BankDebitConnector:
-        """The connector a stored payment went through (one today; one per bank family later)."""
-        if name != self.bank.name:
-            raise LookupError(f"no connector named {name!r}")
-        return self.bank
+        """The connector a stored payment went through."""
+        return self.connectors[name]
+
+    def connector_for_bank(self, bank: Bank) -> BankDebitConnector:
+        """The card's bank decides the connector."""
+        return self.connectors[SANDBOX_FAMILIES[bank.family].name]

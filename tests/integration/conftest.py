@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.adapters.connectors.sandbox_bank import SandboxBank
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.domain.sandbox_cards import sandbox_card_number
@@ -14,9 +15,21 @@ from gateway.services.context import Gateway
 from gateway.services.merchants import NewMerchant, create_merchant
 
 
+# Tests run on banking hours: noon in Beijing on a fixed day, moving forward in real time, so a
+# run never lands in a sandbox bank's maintenance window whatever the wall clock says.
+TEST_EPOCH = datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)
+
+
+def banking_hours_clock(start: datetime = TEST_EPOCH):
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
 def make_gateway(database_url: str, var_dir, **overrides) -> Gateway:
     settings = Settings.load({"database_url": database_url, "var_dir": var_dir, "sandbox_latency_ms": 0, **overrides})
-    return Gateway.from_settings(settings)
+    gw = Gateway.from_settings(settings)
+    gw.clock = banking_hours_clock()
+    return gw
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +53,7 @@ def pg_gateway(postgres_database_url, var_dir):
 
 def with_bank_latency(gw: Gateway, latency_ms: int, **settings) -> Gateway:
     """The same database and keys, a slower sandbox bank (to make requests overlap)."""
-    return dataclasses.replace(
-        gw, bank=SandboxBank(latency_ms=latency_ms), settings=dataclasses.replace(gw.settings, **settings)
-    )
+    return dataclasses.replace(gw, connectors={}, settings=dataclasses.replace(gw.settings, sandbox_latency_ms=latency_ms, **settings))
 
 
 class Shop:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -64,7 +65,7 @@ def test_openapi_documents_every_route(gateway):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static",) or rule.rule.startswith("/openapi"):
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
     create = spec["paths"]["/v1/payments"]["post"]

@@ -37,7 +37,7 @@ def test_ledger_stays_balanced_under_random_operations(gateway, ops):
             if op[0] == "pay":
                 _, amount, card, capture_method = op
                 token = create_card_token(gateway, merchant, card_number=sandbox_card_number("ICBC", CARDS[card]), holder_name="P", exp_month=12, exp_year=2035, cvv="123")
-                payment = payments.create_payment(gateway, merchant, payments.NewPayment(amount, "CNY", token.id, payments.CaptureMethod(capture_method), confirm=True))
+                payment = payments.create_payment(gateway, merchant, payments.NewPayment(amount, "CNY", payments.PaymentMethod("card_token", token.id), payments.CaptureMethod(capture_method), confirm=True))
                 made.append(payment.id)
                 if payment.status == "succeeded":
                     expected += amount - merchant_fee(amount, RATE)

@@ -91,7 +91,9 @@ class Payment(Base):
     amount_capturable: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_received: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
-    card_token_id: Mapped[str] = mapped_column(ForeignKey("card_tokens.id"))
+    card_token_id: Mapped[str | None] = mapped_column(ForeignKey("card_tokens.id"))
+    saved_card_id: Mapped[str | None] = mapped_column(ForeignKey("saved_cards.id"))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     # What the merchant may see of the card, copied at creation so reads need no join.
     card_brand: Mapped[str] = mapped_column(String(20))
     card_bank: Mapped[str] = mapped_column(String(10))
@@ -106,6 +108,95 @@ class Payment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_payments_merchant_seq", "merchant_id", "seq"),)
+
+
+class Customer(Base):
+    """A shopper registered with a merchant. Personal data is sealed with the customer's own data
+    key; erasing the customer destroys that key, and the id stays as a pseudonym for accounting."""
+
+    __tablename__ = "customers"
+    seq: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # active | erased
+    data_key: Mapped[str | None] = mapped_column(Text)  # wrapped by the vault; NULL once erased
+    name_sealed: Mapped[str | None] = mapped_column(Text)
+    mobile_sealed: Mapped[str | None] = mapped_column(Text)
+    id_number_sealed: Mapped[str | None] = mapped_column(Text)
+    # Keyed hash of the ID number: finds a duplicate registration without decrypting anything.
+    id_number_hmac: Mapped[str | None] = mapped_column(String(64))
+    id_number_masked: Mapped[str | None] = mapped_column(String(18))
+    mobile_masked: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("merchant_id", "id_number_hmac", name="uq_customers_merchant_id_number"),)
+
+
+class Consent(Base):
+    """One grant of consent (PIPL): what for, which text version, when; withdrawn_at ends it."""
+
+    __tablename__ = "consents"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # identity | bank_card | device_usage
+    purpose: Mapped[str] = mapped_column(String(500))
+    version: Mapped[str] = mapped_column(String(40))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SavedCard(Base):
+    """A customer's debit card, bound after the bank's SMS code. Sealed with the customer's key."""
+
+    __tablename__ = "saved_cards"
+    seq: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    status: Mapped[str] = mapped_column(String(24))  # pending_verification | active | locked | disabled
+    brand: Mapped[str] = mapped_column(String(20))
+    bank_code: Mapped[str] = mapped_column(String(10))
+    last4: Mapped[str] = mapped_column(String(4))
+    masked_number: Mapped[str] = mapped_column(String(24))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    card_sealed: Mapped[str | None] = mapped_column(Text)
+    pan_hmac: Mapped[str | None] = mapped_column(String(64), index=True)  # NULL once erased
+    binding_reference: Mapped[str | None] = mapped_column(String(80))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SandboxBankTransaction(Base):
+    """The sandbox banks' own books (the bank side, not ours): what each simulated bank decided,
+    so status queries, callbacks and daily limits work across processes."""
+
+    __tablename__ = "sandbox_bank_transactions"
+    reference: Mapped[str] = mapped_column(String(80), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # debit | refund
+    payment_id: Mapped[str] = mapped_column(String(40), index=True)
+    card_fingerprint: Mapped[str] = mapped_column(String(64))
+    bank_date: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_sandbox_bank_daily", "card_fingerprint", "bank_date"),)
+
+
+class SandboxCardBinding(Base):
+    """The SMS code a sandbox bank 'sent' to the card holder's phone (test mode only)."""
+
+    __tablename__ = "sandbox_card_bindings"
+    reference: Mapped[str] = mapped_column(String(80), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(6))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Refund(Base):
@@ -162,3 +253,5 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+

@@ -1,0 +1,250 @@
+"""The simulator behind the sandbox bank connectors. Each sandbox family module (big_four,
+joint_stock, postal_comms) configures one of these the way its real banks behave: whether they
+answer at once or by signed callback, when they close for maintenance, and (per bank) their
+quick-pay limits. The simulated banks keep their own books in sandbox_* tables, so status
+queries, callbacks and daily limits work across processes.
+
+Test cards, by last four digits, for every bank: 0002 declined insufficient_funds, 0069 declined
+expired_card, 0119 the bank takes the money but its answer is lost (time-out); any other card is
+approved (within the bank's limits).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time as clock_time, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from gateway.adapters.connectors.base import BankCallback, CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Outcome
+from gateway.adapters.db.engine import Database
+from gateway.adapters.db.models import SandboxBankTransaction, SandboxCardBinding
+from gateway.domain.banks import bank_for_card
+from gateway.domain.clock import as_utc
+from gateway.domain.ids import new_id
+
+BEIJING = timezone(timedelta(hours=8))
+CALLBACK_TOLERANCE = timedelta(minutes=5)
+SMS_CODE_LIFETIME = timedelta(minutes=5)
+
+TEST_CARD_OUTCOMES = {
+    "0002": (Outcome.DECLINED, "insufficient_funds"),
+    "0069": (Outcome.DECLINED, "expired_card"),
+    "0119": (Outcome.UNKNOWN, None),
+}
+
+DECLINE_MESSAGES = {
+    "insufficient_funds": "The card has insufficient funds to complete the purchase.",
+    "expired_card": "The bank reports the card as expired.",
+    "amount_over_limit": "The amount is over the bank's quick-pay limit for this card.",
+    "bank_unavailable": "The bank is closed for maintenance; try again later.",
+    "incorrect_code": "The verification code is not correct.",
+    "code_expired": "The verification code has expired.",
+    "bank_no_record": "The bank has no record of this payment.",
+}
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """Daily closing time in Beijing time; a window may run past midnight."""
+
+    start: clock_time
+    end: clock_time
+
+    def covers(self, moment: datetime) -> bool:
+        local = as_utc(moment).astimezone(BEIJING).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+class SandboxAcquirer:
+    name: str
+    answers_by_callback: bool
+    maintenance: MaintenanceWindow
+
+    def __init__(self, db: Database, clock: Callable[[], datetime], secret: bytes, latency_ms: int = 0) -> None:
+        self.db, self.clock, self.secret = db, clock, secret
+        self.latency_s = latency_ms / 1000
+
+    # ---- debits ---------------------------------------------------------------------------
+
+    def authorize(self, request: ChargeRequest) -> ConnectorResult:
+        self._wait()
+        refused = self._closed() or self._over_transaction_limit(request)
+        if refused:
+            return refused
+        outcome, code = TEST_CARD_OUTCOMES.get(request.card.pan[-4:], (Outcome.APPROVED, None))
+        reference = new_id("bank")
+        with self.db.unit_of_work() as session:
+            if outcome is not Outcome.DECLINED and self._over_daily_limit(session, request):
+                outcome, code = Outcome.DECLINED, "amount_over_limit"
+            # A time-out is a lost answer: the bank did take the money.
+            booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN else outcome
+            session.add(self._row(reference, "debit", request.payment_id, request.card.pan, request.amount, request.currency, booked, code))
+        if outcome is Outcome.UNKNOWN:
+            return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time.")
+        if self.answers_by_callback:
+            return ConnectorResult(Outcome.PENDING, reference)
+        return ConnectorResult(outcome, reference, code, DECLINE_MESSAGES.get(code))
+
+    def capture(self, reference: str, amount: int, currency: str) -> ConnectorResult:
+        self._wait()
+        return self._closed() or ConnectorResult(Outcome.APPROVED, reference)
+
+    def void(self, reference: str) -> ConnectorResult:
+        self._wait()
+        return self._closed() or ConnectorResult(Outcome.APPROVED, reference)
+
+    def refund(self, reference: str, refund_id: str, amount: int, currency: str) -> ConnectorResult:
+        self._wait()
+        refused = self._closed()
+        if refused:
+            return refused
+        with self.db.unit_of_work() as session:
+            debit = session.get(SandboxBankTransaction, reference)
+            row = self._row(new_id("bankr"), "refund", refund_id, "", amount, currency, Outcome.APPROVED, None)
+            row.card_fingerprint = debit.card_fingerprint if debit else ""
+            session.add(row)
+        return ConnectorResult(Outcome.APPROVED, row.reference)
+
+    def status(self, payment_id: str) -> ConnectorResult:
+        self._wait()
+        with self.db.unit_of_work() as session:
+            row = session.execute(
+                select(SandboxBankTransaction)
+                .where(SandboxBankTransaction.payment_id == payment_id, SandboxBankTransaction.connector == self.name)
+                .order_by(SandboxBankTransaction.created_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        if row is None:
+            return ConnectorResult(Outcome.DECLINED, None, "bank_no_record", DECLINE_MESSAGES["bank_no_record"])
+        return ConnectorResult(Outcome(row.outcome), row.reference, row.decline_code, DECLINE_MESSAGES.get(row.decline_code))
+
+    # ---- card binding ---------------------------------------------------------------------
+
+    def start_binding(self, binding_id: str, card: CardDetails, mobile: str) -> ConnectorResult:
+        self._wait()
+        refused = self._closed()
+        if refused:
+            return refused
+        outcome, code = TEST_CARD_OUTCOMES.get(card.pan[-4:], (Outcome.APPROVED, None))
+        if outcome is Outcome.DECLINED and code == "expired_card":
+            return ConnectorResult(Outcome.DECLINED, None, code, DECLINE_MESSAGES[code])
+        reference = new_id("bind")
+        with self.db.unit_of_work() as session:
+            session.add(SandboxCardBinding(reference=reference, connector=self.name, code=f"{secrets.randbelow(10**6):06d}", created_at=self.clock()))
+        return ConnectorResult(Outcome.APPROVED, reference)
+
+    def confirm_binding(self, reference: str, code: str) -> ConnectorResult:
+        self._wait()
+        with self.db.unit_of_work() as session:
+            binding = session.get(SandboxCardBinding, reference)
+        if binding is None or as_utc(binding.created_at) + SMS_CODE_LIFETIME < self.clock():
+            return ConnectorResult(Outcome.DECLINED, reference, "code_expired", DECLINE_MESSAGES["code_expired"])
+        if not hmac.compare_digest(binding.code, code):
+            return ConnectorResult(Outcome.DECLINED, reference, "incorrect_code", DECLINE_MESSAGES["incorrect_code"])
+        return ConnectorResult(Outcome.APPROVED, reference)
+
+    def sent_sms_code(self, reference: str) -> str | None:
+        """Test mode only: the code the bank texted, as the card holder would read it."""
+        with self.db.unit_of_work() as session:
+            binding = session.get(SandboxCardBinding, reference)
+        return binding.code if binding else None
+
+    # ---- callbacks --------------------------------------------------------------------------
+
+    def signed_callback(self, payment_id: str) -> tuple[bytes, str]:
+        """The callback this bank sends about a debit: its body and `Bank-Signature` header."""
+        with self.db.unit_of_work() as session:
+            row = session.execute(
+                select(SandboxBankTransaction).where(SandboxBankTransaction.payment_id == payment_id, SandboxBankTransaction.kind == "debit")
+            ).scalar_one()
+        body = json.dumps(
+            {
+                "payment_id": row.payment_id,
+                "reference": row.reference,
+                "amount": row.amount,
+                "currency": row.currency,
+                "outcome": row.outcome,
+                "decline_code": row.decline_code,
+            },
+            sort_keys=True,
+        ).encode()
+        return body, self.sign(body, int(self.clock().timestamp()))
+
+    def sign(self, body: bytes, timestamp: int) -> str:
+        mac = hmac.new(self.secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={timestamp},v1={mac}"
+
+    def parse_callback(self, body: bytes, signature: str) -> BankCallback:
+        try:
+            parts = dict(item.split("=", 1) for item in signature.split(","))
+            timestamp = int(parts["t"])
+        except (ValueError, KeyError):
+            raise CallbackRejected("malformed signature header") from None
+        expected = self.sign(body, timestamp).split("v1=")[1]
+        if not hmac.compare_digest(expected, parts.get("v1", "")):
+            raise CallbackRejected("signature does not match")
+        if abs(self.clock() - datetime.fromtimestamp(timestamp, timezone.utc)) > CALLBACK_TOLERANCE:
+            raise CallbackRejected("signature timestamp outside the tolerance window")
+        try:
+            data = json.loads(body)
+            result = ConnectorResult(Outcome(data["outcome"]), data["reference"], data.get("decline_code"), DECLINE_MESSAGES.get(data.get("decline_code")))
+            return BankCallback(data["payment_id"], int(data["amount"]), data["currency"], result)
+        except (ValueError, KeyError, TypeError):
+            raise CallbackRejected("malformed callback body") from None
+
+    # ---- the bank's rules -------------------------------------------------------------------
+
+    def _closed(self) -> ConnectorResult | None:
+        if self.maintenance.covers(self.clock()):
+            return ConnectorResult(Outcome.DECLINED, None, "bank_unavailable", DECLINE_MESSAGES["bank_unavailable"])
+        return None
+
+    def _over_transaction_limit(self, request: ChargeRequest) -> ConnectorResult | None:
+        bank = bank_for_card(request.card.pan)
+        if bank is None or request.amount > bank.per_transaction_limit:
+            return ConnectorResult(Outcome.DECLINED, None, "amount_over_limit", DECLINE_MESSAGES["amount_over_limit"])
+        return None
+
+    def _over_daily_limit(self, session, request: ChargeRequest) -> bool:
+        spent = session.execute(
+            select(func.coalesce(func.sum(SandboxBankTransaction.amount), 0)).where(
+                SandboxBankTransaction.card_fingerprint == self._fingerprint(request.card.pan),
+                SandboxBankTransaction.bank_date == self._bank_date(),
+                SandboxBankTransaction.kind == "debit",
+                SandboxBankTransaction.outcome == Outcome.APPROVED.value,
+            )
+        ).scalar_one()
+        return spent + request.amount > bank_for_card(request.card.pan).per_day_limit
+
+    def _row(self, reference, kind, payment_id, pan, amount, currency, outcome: Outcome, code) -> SandboxBankTransaction:
+        return SandboxBankTransaction(
+            reference=reference,
+            connector=self.name,
+            kind=kind,
+            payment_id=payment_id,
+            card_fingerprint=self._fingerprint(pan) if pan else "",
+            bank_date=self._bank_date(),
+            amount=amount,
+            currency=currency,
+            outcome=outcome.value,
+            decline_code=code,
+            created_at=self.clock(),
+        )
+
+    def _fingerprint(self, pan: str) -> str:
+        return hmac.new(self.secret, pan.encode(), hashlib.sha256).hexdigest()
+
+    def _bank_date(self) -> str:
+        return as_utc(self.clock()).astimezone(BEIJING).date().isoformat()
+
+    def _wait(self) -> None:
+        if self.latency_s:
+            time.sleep(self.latency_s)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from flask import request
+
+from gateway.adapters.connectors import SANDBOX_FAMILIES
+from gateway.api.base import ApiBlueprint, gateway, principal, require_key
+from gateway.api.schemas import BankList, PaymentOut, SmsCodeOut
+from gateway.domain.banks import NATIONAL_BANKS
+from gateway.services import payments, saved_cards
+
+blp = ApiBlueprint("banks", __name__, url_prefix="/v1", description="National banks, bank callbacks and sandbox helpers.")
+
+
+@blp.route("/banks", methods=["GET"])
+@blp.response(200, BankList)
+def list_banks():
+    """The national banks we reach, their BINs, connector and quick-pay limits (fen)."""
+    require_key(allow_publishable=True)
+    return {
+        "data": [
+            {**bank.__dict__, "connector": SANDBOX_FAMILIES[bank.family].name}
+            for bank in NATIONAL_BANKS
+        ]
+    }
+
+
+@blp.route("/bank_callbacks/<connector>", methods=["POST"])
+@blp.response(200, PaymentOut)
+@blp.doc(security=[], parameters=[{"in": "header", "name": "Bank-Signature", "required": True, "schema": {"type": "string"}, "description": "t=<unix>,v1=<hex HMAC-SHA256 of 't.body'>"}])
+def bank_callback(connector):
+    """A bank's signed asynchronous answer about a debit (called by the bank, not by merchants)."""
+    return payments.apply_bank_callback(gateway(), connector, request.get_data(), request.headers.get("Bank-Signature", ""))
+
+
+sandbox = ApiBlueprint("sandbox", __name__, url_prefix="/v1/sandbox", description="Test mode only: what the sandbox banks sent.")
+
+
+@sandbox.route("/card_bindings/<card_id>/sms_code", methods=["GET"])
+@sandbox.response(200, SmsCodeOut)
+def sms_code(card_id):
+    """The 6-digit code the sandbox bank texted to the card holder for this binding."""
+    require_key()
+    return {"code": saved_cards.sent_sms_code(gateway(), principal().merchant_id, card_id)}

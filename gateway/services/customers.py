@@ -1,0 +1,172 @@
+"""Customers: real-name registration with the national ID, consents, and erasure."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.adapters.db.models import Consent, Customer, SavedCard
+from gateway.adapters.vault import DataKey
+from gateway.domain.consent import ConsentKind, ConsentRequired
+from gateway.domain.errors import Conflict, InvalidRequest, NotFound
+from gateway.domain.identity import check_id_number, mask_mobile
+from gateway.domain.ids import new_id
+from gateway.services.context import Gateway
+
+log = logging.getLogger(__name__)
+
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    kind: ConsentKind
+    version: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as the merchant may see it: the ID number and mobile only masked."""
+
+    id: str
+    state: str
+    name: str | None
+    mobile_masked: str | None
+    id_number_masked: str | None
+    created_at: object
+
+
+def register_customer(gw: Gateway, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
+    if not MOBILE.match(mobile):
+        raise InvalidRequest("mobile_invalid", "The mobile number must be 11 digits starting with 1.", "mobile")
+    resident = check_id_number(id_number, gw.clock().date())
+    customer_id = new_id("cus")
+    data_key, wrapped = gw.vault.new_data_key(customer_id)
+    customer = Customer(
+        id=customer_id,
+        merchant_id=merchant_id,
+        state="active",
+        data_key=wrapped,
+        name_sealed=data_key.seal("name", name),
+        mobile_sealed=data_key.seal("mobile", mobile),
+        id_number_sealed=data_key.seal("id_number", resident.number),
+        id_number_hmac=gw.vault.index("id_number", resident.number),
+        id_number_masked=resident.masked,
+        mobile_masked=mask_mobile(mobile),
+        created_at=gw.clock(),
+    )
+    try:
+        with gw.db.unit_of_work() as session:
+            session.add(customer)
+            session.flush()
+            _grant(session, customer_id, identity_consent, gw.clock())
+    except IntegrityError:
+        # The unique (merchant, ID hash) index decides, so concurrent registrations cannot both win.
+        raise Conflict("customer_exists", "A customer with this ID number is already registered.", "id_number") from None
+    log.info("customer %s registered for %s (ID %s)", customer_id, merchant_id, resident.masked)
+    return _view(customer, data_key)
+
+
+def get_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+    with gw.db.unit_of_work() as session:
+        customer = owned_customer(session, merchant_id, customer_id)
+    key = gw.vault.data_key(customer.id, customer.data_key) if customer.data_key else None
+    return _view(customer, key)
+
+
+def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+    """Crypto-shredding: destroy the customer's data key, so every ciphertext sealed with it (ID,
+    name, mobile, saved cards) becomes unreadable; drop the lookup hashes so the ID can register
+    again. Payments and ledger entries keep their amounts under the now pseudonymous id."""
+    with gw.db.unit_of_work() as session:
+        customer = owned_customer(session, merchant_id, customer_id, lock=True)
+        customer.state = "erased"
+        customer.data_key = None
+        customer.id_number_hmac = None
+        customer.id_number_masked = None
+        customer.mobile_masked = None
+        customer.erased_at = gw.clock()
+        session.execute(
+            update(SavedCard).where(SavedCard.customer_id == customer_id).values(status="disabled", pan_hmac=None)
+        )
+    log.info("customer %s erased", customer_id)
+    return _view(customer, None)
+
+
+# ---- consents ---------------------------------------------------------------------------------
+
+def grant_consent(gw: Gateway, merchant_id: str, customer_id: str, grant: ConsentGrant) -> Consent:
+    with gw.db.unit_of_work() as session:
+        owned_customer(session, merchant_id, customer_id, lock=True, active=True)
+        return _grant(session, customer_id, grant, gw.clock())
+
+
+def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: ConsentKind) -> Consent:
+    with gw.db.unit_of_work() as session:
+        owned_customer(session, merchant_id, customer_id, lock=True)
+        current = _current(session, customer_id, kind)
+        if current is None:
+            raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
+        current.withdrawn_at = gw.clock()
+    log.info("customer %s withdrew %s consent", customer_id, kind.value)
+    return current
+
+
+def list_consents(gw: Gateway, merchant_id: str, customer_id: str) -> list[Consent]:
+    with gw.db.unit_of_work() as session:
+        owned_customer(session, merchant_id, customer_id)
+        return list(session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars())
+
+
+def require_consent(session: Session, customer_id: str, *kinds: ConsentKind) -> None:
+    for kind in kinds:
+        if _current(session, customer_id, kind) is None:
+            raise ConsentRequired(kind)
+
+
+def has_consent(session: Session, customer_id: str, kind: ConsentKind) -> bool:
+    return _current(session, customer_id, kind) is not None
+
+
+def _grant(session: Session, customer_id: str, grant: ConsentGrant, now) -> Consent:
+    current = _current(session, customer_id, grant.kind)
+    if current is not None:
+        current.withdrawn_at = now  # a new version replaces the old grant; both stay on record
+    consent = Consent(id=new_id("cns"), customer_id=customer_id, kind=grant.kind.value, purpose=grant.purpose, version=grant.version, granted_at=now)
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def _current(session: Session, customer_id: str, kind: ConsentKind) -> Consent | None:
+    return session.execute(
+        select(Consent).where(Consent.customer_id == customer_id, Consent.kind == kind.value, Consent.withdrawn_at.is_(None))
+    ).scalar_one_or_none()
+
+
+# ---- lookups -----------------------------------------------------------------------------------
+
+def owned_customer(session: Session, merchant_id: str, customer_id: str, *, lock: bool = False, active: bool = False) -> Customer:
+    query = select(Customer).where(Customer.id == customer_id, Customer.merchant_id == merchant_id)
+    if lock:
+        query = query.with_for_update()
+    customer = session.execute(query).scalar_one_or_none()
+    if customer is None:
+        raise NotFound("customer", customer_id, "customer")
+    if active and customer.state != "active":
+        raise Conflict("customer_erased", "This customer has been erased.", "customer")
+    return customer
+
+
+def customer_data_key(gw: Gateway, customer: Customer) -> DataKey:
+    return gw.vault.data_key(customer.id, customer.data_key)
+
+
+def _view(customer: Customer, key: DataKey | None) -> CustomerView:
+    name = key.open("name", customer.name_sealed) if key and customer.name_sealed else None
+    return CustomerView(customer.id, customer.state, name, customer.mobile_masked, customer.id_number_masked, customer.created_at)
