@@ -69,29 +69,35 @@ def start_binding(gw: Gateway, merchant_id: str, customer_id: str, *, card_numbe
 def verify_binding(gw: Gateway, merchant_id: str, customer_id: str, card_id: str, code: str) -> SavedCard:
     if not (isinstance(code, str) and code.isdigit() and len(code) == 6):
         raise InvalidRequest("code_invalid", "The verification code is 6 digits.", "code")
-    refusal: DomainError | None = None
+    # An attempt is counted before the bank sees the code, so parallel guesses cannot get more
+    # than MAX_CODE_ATTEMPTS tries between them; a right code gives its attempt back.
     with gw.db.unit_of_work() as session:
-        saved = _owned_card(session, merchant_id, customer_id, card_id, lock=True)
-        if saved.status == "locked":
-            raise Conflict("card_binding_locked", "Too many wrong codes: start the binding again.", "code")
-        if saved.status != "pending_verification":
-            raise Conflict("card_not_pending", f"The card is {saved.status}, not waiting for a code.", "card")
-        result = gw.connector_for_bank(bank_by_code(saved.bank_code)).confirm_binding(saved.binding_reference, code)
+        saved = _pending_card(session, merchant_id, customer_id, card_id)
+        saved.failed_attempts += 1
+    result = gw.connector_for_bank(bank_by_code(saved.bank_code)).confirm_binding(saved.binding_reference, code)
+    with gw.db.unit_of_work() as session:
+        saved = _pending_card(session, merchant_id, customer_id, card_id, counting=False)
         if result.outcome is Outcome.APPROVED:
             saved.status, saved.verified_at = "active", gw.clock()
-        else:
-            saved.failed_attempts += 1
-            left = MAX_CODE_ATTEMPTS - saved.failed_attempts
-            if left <= 0:
-                saved.status = "locked"
-                refusal = Conflict("card_binding_locked", "Too many wrong codes: the binding is locked.", "code")
-            else:
-                refusal = CardDeclined(result.decline_code or "incorrect_code", f"{result.message} {left} attempt(s) left.", "code")
+            saved.failed_attempts -= 1
+            log.info("card %s bound for %s", card_id, customer_id)
+            return saved
+        left = MAX_CODE_ATTEMPTS - saved.failed_attempts
+        if left <= 0:
+            saved.status = "locked"
     # Raised after the commit: a wrong code must count even though the request fails.
-    if refusal:
-        log.info("card %s: wrong binding code (%d attempts)", card_id, saved.failed_attempts)
-        raise refusal
-    log.info("card %s bound for %s", card_id, customer_id)
+    log.info("card %s: wrong binding code (%d attempts)", card_id, saved.failed_attempts)
+    if left <= 0:
+        raise Conflict("card_binding_locked", "Too many wrong codes: the binding is locked.", "code")
+    raise CardDeclined(result.decline_code or "incorrect_code", f"{result.message} {left} attempt(s) left.", "code")
+
+
+def _pending_card(session, merchant_id: str, customer_id: str, card_id: str, counting: bool = True) -> SavedCard:
+    saved = _owned_card(session, merchant_id, customer_id, card_id, lock=True)
+    if saved.status == "locked" or (counting and saved.failed_attempts >= MAX_CODE_ATTEMPTS):
+        raise Conflict("card_binding_locked", "Too many wrong codes: start the binding again.", "code")
+    if saved.status != "pending_verification":
+        raise Conflict("card_not_pending", f"The card is {saved.status}, not waiting for a code.", "card")
     return saved
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.domain.sandbox_cards import sandbox_card_number
+from gateway.domain.sandbox_ids import sandbox_id_number
 from gateway.services.context import Gateway
 from gateway.services.merchants import NewMerchant, create_merchant
 
@@ -56,6 +58,10 @@ def with_bank_latency(gw: Gateway, latency_ms: int, **settings) -> Gateway:
     return dataclasses.replace(gw, connectors={}, settings=dataclasses.replace(gw.settings, sandbox_latency_ms=latency_ms, **settings))
 
 
+# Distinct order digits keep generated ID numbers unique within a run (one ID registers once).
+_orders = itertools.cycle(range(1, 1000))
+
+
 class Shop:
     """A merchant driving the API through Flask's test client."""
 
@@ -88,6 +94,43 @@ class Shop:
         response = self.post("/v1/payments", body, idempotency_key=str(uuid.uuid4()))
         assert response.status_code == 200, response.json
         return response.json
+
+    def register(self, name: str = "Wang Fang", birth: date = date(1990, 5, 17), mobile: str = "13800138000", **extra):
+        body = {
+            "name": name,
+            "mobile": mobile,
+            "id_number": sandbox_id_number(birth, order=next(_orders)),
+            "identity_consent": {"version": "2026-01", "purpose": "real-name verification"},
+            **extra,
+        }
+        return self.post("/v1/customers", body)
+
+    def customer(self, **kwargs) -> dict:
+        response = self.register(**kwargs)
+        assert response.status_code == 200, response.json
+        customer = response.json
+        consent = {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"}
+        assert self.post(f"/v1/customers/{customer['id']}/consents", consent).status_code == 200
+        return customer
+
+    def start_binding(self, customer_id: str, bank: str = "ICBC", last4: str = "4242"):
+        card = {"card_number": sandbox_card_number(bank, last4), "exp_month": 12, "exp_year": 2031, "cvv": "123"}
+        return self.post(f"/v1/customers/{customer_id}/cards", card)
+
+    def sms_code(self, card_id: str) -> str:
+        return self.get(f"/v1/sandbox/card_bindings/{card_id}/sms_code").json["code"]
+
+    def saved_card(self, customer_id: str, bank: str = "ICBC", last4: str = "4242") -> dict:
+        started = self.start_binding(customer_id, bank, last4)
+        assert started.status_code == 200, started.json
+        card_id = started.json["id"]
+        verified = self.post(f"/v1/customers/{customer_id}/cards/{card_id}/verify", {"code": self.sms_code(card_id)})
+        assert verified.status_code == 200, verified.json
+        return verified.json
+
+    def pay_saved(self, card_id: str, amount: int = 10_000, **extra):
+        body = {"amount": amount, "currency": "CNY", "payment_method": {"type": "saved_card", "card": card_id}, "confirm": True, **extra}
+        return self.post("/v1/payments", body, idempotency_key=str(uuid.uuid4()))
 
     def balance(self) -> int:
         return self.get("/v1/balance").json["available"][0]["amount"]
