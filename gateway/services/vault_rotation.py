@@ -1,28 +1,39 @@
-"""Key rotation: re-encrypt stored ciphertexts under the vault's active key, in batches."""
+"""Key rotation: re-encrypt what the vault key protects under the active key, in batches. Card
+tokens hold their card under the vault key; customers hold only their wrapped data key (their
+fields stay sealed with it, so rotation never touches personal data)."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.adapters.db.models import CardToken
+from gateway.adapters.db.models import CardToken, Customer
 from gateway.services.context import Gateway
 
 BATCH = 500
 
+# model, key column, ciphertext attribute, associated data for a row
+PROTECTED = (
+    (CardToken, CardToken.id, "card_ciphertext", lambda row: row.id),
+    (Customer, Customer.id, "data_key", lambda row: f"data-key:{row.id}"),
+)
+
 
 def reencrypt_all(gw: Gateway) -> int:
+    return sum(_reencrypt(gw, *spec) for spec in PROTECTED)
+
+
+def _reencrypt(gw: Gateway, model, key_column, attribute: str, associated) -> int:
     changed = 0
     last_id = ""
     while True:
         with gw.db.unit_of_work() as session:
             batch = list(
-                session.execute(
-                    select(CardToken).where(CardToken.id > last_id).order_by(CardToken.id).limit(BATCH).with_for_update()
-                ).scalars()
+                session.execute(select(model).where(key_column > last_id).order_by(key_column).limit(BATCH).with_for_update()).scalars()
             )
-            for token in batch:
-                if not gw.vault.is_current(token.card_ciphertext):
-                    plaintext = gw.vault.decrypt(token.card_ciphertext, associated=token.id)
-                    token.card_ciphertext = gw.vault.encrypt(plaintext, associated=token.id)
+            for row in batch:
+                ciphertext = getattr(row, attribute)
+                if ciphertext is not None and not gw.vault.is_current(ciphertext):
+                    plaintext = gw.vault.decrypt(ciphertext, associated=associated(row))
+                    setattr(row, attribute, gw.vault.encrypt(plaintext, associated=associated(row)))
                     changed += 1
         if len(batch) < BATCH:
             return changed
