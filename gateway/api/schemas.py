@@ -65,7 +65,9 @@ class PaymentMethodField(fields.Field):
             return PaymentMethod("saved_card", value["card"])
         if isinstance(value, dict) and value.get("type") == "card_token" and isinstance(value.get("token"), str) and set(value) == {"type", "token"}:
             return PaymentMethod("card_token", value["token"])
-        raise ValidationError('Use a card token id, or {"type": "saved_card", "card": "card_..."}.')
+        if isinstance(value, dict) and value.get("type") == "wallet" and isinstance(value.get("provider"), str) and set(value) == {"type", "provider"}:
+            return PaymentMethod("wallet", value["provider"])
+        raise ValidationError('Use a card token id, {"type": "saved_card", "card": "card_..."} or {"type": "wallet", "provider": "alipay_like"}.')
 
 
 class PaymentCreate(Schema):
@@ -74,10 +76,12 @@ class PaymentCreate(Schema):
     payment_method = PaymentMethodField(
         required=True,
         metadata={
-            "description": 'A single-use card token id (tok_...), or a saved card: {"type": "saved_card", "card": "card_..."}.',
+            "description": 'A single-use card token id (tok_...), a saved card {"type": "saved_card", "card": "card_..."}, '
+            'or a wallet {"type": "wallet", "provider": "alipay_like" | "wechat_like"}.',
             "oneOf": [
                 {"type": "string"},
                 {"type": "object", "properties": {"type": {"type": "string", "enum": ["saved_card"]}, "card": {"type": "string"}}, "required": ["type", "card"]},
+                {"type": "object", "properties": {"type": {"type": "string", "enum": ["wallet"]}, "provider": {"type": "string", "enum": ["alipay_like", "wechat_like"]}}, "required": ["type", "provider"]},
             ],
         },
     )
@@ -135,9 +139,11 @@ class PaymentOut(Schema):
     amount_capturable = fields.Integer()
     amount_received = fields.Integer()
     amount_refunded = fields.Integer()
-    payment_method = fields.Function(lambda payment: payment.card_token_id or payment.saved_card_id)
+    payment_method = fields.Function(lambda payment: payment.card_token_id or payment.saved_card_id or {"type": "wallet", "provider": payment.wallet_provider})
     customer = fields.String(attribute="customer_id", allow_none=True)
-    card = fields.Function(lambda payment: CardOut().dump(payment))
+    next_action = fields.Dict(allow_none=True, metadata={"description": "With requires_action: the wallet QR payload, deep link and expiry."})
+    flagged_reason = fields.String(allow_none=True, metadata={"description": "Set when reconciliation gave up and an operator must look."})
+    card = fields.Function(lambda payment: CardOut().dump(payment) if payment.card_last4 else None)
     failure_code = fields.String(allow_none=True)
     failure_message = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
@@ -245,6 +251,10 @@ class SavedCardOut(Schema):
 class SavedCardList(Schema):
     object = fields.Constant("list")
     data = fields.List(fields.Nested(SavedCardOut))
+
+
+class WalletConfirm(Schema):
+    approve = StrictBoolean(load_default=True)
 
 
 class SmsCodeOut(Schema):

@@ -8,6 +8,7 @@ from gateway.domain.errors import Conflict, InvalidRequest
 
 class PaymentStatus(str, Enum):
     REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
     PROCESSING = "processing"
     REQUIRES_CAPTURE = "requires_capture"
     SUCCEEDED = "succeeded"
@@ -25,13 +26,16 @@ S = PaymentStatus
 # Which action may start from which state, and where it may lead.
 TRANSITIONS: dict[str, dict[PaymentStatus, frozenset[PaymentStatus]]] = {
     "confirm": {S.REQUIRES_CONFIRMATION: frozenset({S.PROCESSING})},
+    # What the bank or wallet says moves a payment on; a wallet order waits for the shopper first.
     "bank_result": {
-        S.PROCESSING: frozenset({S.SUCCEEDED, S.REQUIRES_CAPTURE, S.FAILED, S.PROCESSING})
+        S.PROCESSING: frozenset({S.SUCCEEDED, S.REQUIRES_CAPTURE, S.FAILED, S.PROCESSING, S.REQUIRES_ACTION}),
+        S.REQUIRES_ACTION: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED, S.CANCELED}),
     },
     "capture": {S.REQUIRES_CAPTURE: frozenset({S.SUCCEEDED})},
     "cancel": {
         S.REQUIRES_CONFIRMATION: frozenset({S.CANCELED}),
         S.REQUIRES_CAPTURE: frozenset({S.CANCELED}),
+        S.REQUIRES_ACTION: frozenset({S.CANCELED}),
     },
 }
 
@@ -45,6 +49,9 @@ def require_transition(action: str, current: PaymentStatus, target: PaymentStatu
             f"You cannot {action.replace('_', ' ')} this payment because it has a status of "
             f"{PaymentStatus(current).value}.",
         )
+
+
+AWAITING_OUTCOME = frozenset({S.PROCESSING, S.REQUIRES_ACTION})
 
 
 def capture_amount(requested: int | None, capturable: int) -> int:

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from gateway.adapters.connectors import SANDBOX_FAMILIES
-from gateway.adapters.connectors.base import BankDebitConnector
+from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
+from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
@@ -24,9 +24,11 @@ class Gateway:
     vault: Vault
     clock: Callable[[], datetime] = field(default=system_clock)
     # connector name -> connector; built from the bank families unless given
-    connectors: dict[str, BankDebitConnector] = field(default_factory=dict)
+    connectors: dict[str, PaymentConnector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
+            self.db.clock = lambda: self.clock()
         if not self.connectors:
             for family, connector_class in SANDBOX_FAMILIES.items():
                 connector = connector_class(
@@ -36,6 +38,14 @@ class Gateway:
                     self.settings.sandbox_latency_ms,
                 )
                 self.connectors[connector.name] = connector
+            for wallet_class in SANDBOX_WALLETS.values():
+                wallet = wallet_class(self.db, lambda: self.clock(), self.settings.sandbox_latency_ms)
+                self.connectors[wallet.name] = wallet
+
+    @property
+    def wallets(self) -> dict[str, PaymentConnector]:
+        """Wallet provider name (as merchants ask for it) -> its connector."""
+        return {provider: self.connectors[cls.name] for provider, cls in SANDBOX_WALLETS.items()}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
@@ -45,10 +55,10 @@ class Gateway:
             vault=vault_from_env(settings.env, settings.vault_key_file),
         )
 
-    def connector(self, name: str) -> BankDebitConnector:
+    def connector(self, name: str) -> PaymentConnector:
         """The connector a stored payment went through."""
         return self.connectors[name]
 
-    def connector_for_bank(self, bank: Bank) -> BankDebitConnector:
+    def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         """The card's bank decides the connector."""
         return self.connectors[SANDBOX_FAMILIES[bank.family].name]

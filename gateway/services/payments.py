@@ -1,9 +1,11 @@
-"""Payment use cases. Each step that changes state is one transaction; the bank is called
-between transactions (never while holding locks), with the payment marked `processing` first so
-that a crash or a time-out leaves a visible, resolvable state rather than a lost charge."""
+"""Payment use cases. Each step that changes state is one transaction; the bank or wallet is
+called between transactions (never while holding locks), with the payment marked `processing`
+first so that a crash or a time-out leaves a visible, resolvable state rather than a lost charge.
+Every change a merchant hears about records its event in the same transaction."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -12,12 +14,16 @@ from sqlalchemy.orm import Session
 from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Outcome
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.models import CardToken, Merchant, Payment
+from gateway.adapters.db.upsert import insert_if_absent
+from gateway.adapters.db.models import WalletNotification
 from gateway.domain.banks import bank_by_code
 from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.ledger import capture_entry
 from gateway.domain.money import Money, MoneyError, merchant_fee
-from gateway.domain.payments import CaptureMethod, PaymentStatus, capture_amount, require_transition
+from gateway.domain.payments import AWAITING_OUTCOME, CaptureMethod, PaymentStatus, capture_amount, require_transition
+from gateway.domain.reconciliation import next_reconcile_delay
+from gateway.services import events
 from gateway.services.context import Gateway
 from gateway.services.saved_cards import chargeable_card
 from gateway.services.tokens import card_details
@@ -25,17 +31,18 @@ from gateway.services.tokens import card_details
 log = logging.getLogger(__name__)
 
 
-class BankCallbackRejected(DomainError):
+class CallbackRefused(DomainError):
     status = 400
     type = "invalid_request_error"
 
 
 @dataclass(frozen=True)
 class PaymentMethod:
-    """What pays: a single-use card token (tok_...) or a customer's saved card (card_...)."""
+    """What pays: a single-use card token (tok_...), a customer's saved card (card_...), or a
+    wallet provider (the shopper pays in the wallet app)."""
 
-    kind: str  # "card_token" | "saved_card"
-    id: str
+    kind: str  # "card_token" | "saved_card" | "wallet"
+    id: str  # token id, saved card id, or wallet provider name
 
 
 @dataclass(frozen=True)
@@ -50,15 +57,12 @@ class NewPayment:
 
 
 @dataclass(frozen=True)
-class _Card:
-    """The card behind a payment method, with what the payment row records of it."""
+class _Source:
+    """The card or wallet behind a payment method, and what the payment row records of it."""
 
-    details: CardDetails
-    bank_code: str
-    brand: str
-    card_token_id: str | None = None
-    saved_card_id: str | None = None
-    customer_id: str | None = None
+    connector: str
+    card: CardDetails | None = None
+    columns: dict | None = None
 
 
 def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Payment:
@@ -66,8 +70,10 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Paymen
         Money(request.amount, request.currency)
     except MoneyError as exc:
         raise InvalidRequest("amount_invalid", str(exc), "amount") from exc
+    if request.payment_method.kind == "wallet" and request.capture_method is CaptureMethod.MANUAL:
+        raise InvalidRequest("capture_method_unsupported", "Wallet payments are captured when paid.", "capture_method")
     with gw.db.unit_of_work() as session:
-        card = _claim_card(gw, session, merchant_id, request.payment_method)
+        source = _claim_source(gw, session, merchant_id, request.payment_method)
         payment = Payment(
             id=new_id("pay"),
             merchant_id=merchant_id,
@@ -78,21 +84,18 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Paymen
             amount_capturable=0,
             amount_received=0,
             amount_refunded=0,
-            card_token_id=card.card_token_id,
-            saved_card_id=card.saved_card_id,
-            customer_id=card.customer_id,
-            card_brand=card.brand,
-            card_bank=card.bank_code,
-            card_last4=card.details.pan[-4:],
-            connector=gw.connector_for_bank(bank_by_code(card.bank_code)).name,
+            reconcile_attempts=0,
+            connector=source.connector,
             description=request.description,
             metadata_=request.metadata or {},
+            created_at=gw.clock(),
+            **(source.columns or {}),
         )
         session.add(payment)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm:
         return payment
-    return _authorize(gw, payment, card.details)
+    return _authorize(gw, payment, source.card)
 
 
 def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
@@ -101,22 +104,32 @@ def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
         require_transition("confirm", payment.status)
         payment.status = PaymentStatus.PROCESSING.value
         if payment.card_token_id:
-            details = card_details(gw, session.get(CardToken, payment.card_token_id))
+            card = card_details(gw, session.get(CardToken, payment.card_token_id))
+        elif payment.saved_card_id:
+            card = chargeable_card(gw, session, merchant_id, payment.saved_card_id)[1]
         else:
-            details = chargeable_card(gw, session, merchant_id, payment.saved_card_id)[1]
-    return _authorize(gw, payment, details)
+            card = None  # a wallet order
+    return _authorize(gw, payment, card)
 
 
-def _claim_card(gw: Gateway, session: Session, merchant_id: str, method: PaymentMethod) -> _Card:
+def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: PaymentMethod) -> _Source:
+    if method.kind == "wallet":
+        if method.id not in gw.wallets:
+            raise InvalidRequest("wallet_unsupported", f"Unknown wallet provider {method.id!r}; use one of {', '.join(sorted(gw.wallets))}.", "payment_method.provider")
+        return _Source(gw.wallets[method.id].name, columns={"wallet_provider": method.id})
     if method.kind == "saved_card":
-        saved, details = chargeable_card(gw, session, merchant_id, method.id)
-        return _Card(details, saved.bank_code, saved.brand, saved_card_id=saved.id, customer_id=saved.customer_id)
-    token = _unused_token(session, merchant_id, method.id)
-    token.used = True
-    return _Card(card_details(gw, token), token.bank_code, token.brand, card_token_id=token.id)
+        saved, card = chargeable_card(gw, session, merchant_id, method.id)
+        columns = {"saved_card_id": saved.id, "customer_id": saved.customer_id, "card_brand": saved.brand, "card_bank": saved.bank_code}
+    else:
+        token = _unused_token(session, merchant_id, method.id)
+        token.used = True
+        card = card_details(gw, token)
+        columns = {"card_token_id": token.id, "card_brand": token.brand, "card_bank": token.bank_code}
+    connector = gw.connector_for_bank(bank_by_code(columns["card_bank"])).name
+    return _Source(connector, card, {**columns, "card_last4": card.pan[-4:]})
 
 
-def _authorize(gw: Gateway, payment: Payment, card) -> Payment:
+def _authorize(gw: Gateway, payment: Payment, card: CardDetails | None) -> Payment:
     result = gw.connector(payment.connector).authorize(
         ChargeRequest(
             payment_id=payment.id,
@@ -124,73 +137,93 @@ def _authorize(gw: Gateway, payment: Payment, card) -> Payment:
             currency=payment.currency,
             card=card,
             capture=payment.capture_method == CaptureMethod.AUTOMATIC.value,
+            description=payment.description,
         )
     )
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, payment.merchant_id, payment.id)
-        _apply_authorization(session, payment, result)
+        apply_result(gw, session, payment, result)
     return payment
 
 
-def _apply_authorization(session: Session, payment: Payment, result: ConnectorResult) -> None:
-    require_transition("bank_result", payment.status)
-    payment.connector_reference = result.reference
-    if result.outcome is Outcome.UNKNOWN:
-        # Stays processing: reconciliation asks the bank later. Retrying could charge twice.
-        log.warning("payment %s: bank outcome unknown, left processing", payment.id)
+def apply_result(gw: Gateway, session: Session, payment: Payment, result: ConnectorResult) -> None:
+    """Move a payment awaiting its outcome on by what its bank or wallet said. Called with the
+    payment's row lock held; a payment already settled is left as it is (answers may repeat)."""
+    if PaymentStatus(payment.status) not in AWAITING_OUTCOME:
+        log.info("payment %s already %s; %s answer ignored", payment.id, payment.status, result.outcome.value)
         return
-    if result.outcome is Outcome.PENDING:
-        log.info("payment %s accepted by the bank; its answer comes by callback", payment.id)
+    payment.connector_reference = result.reference or payment.connector_reference
+    now = gw.clock()
+    if result.outcome is Outcome.ACTION_REQUIRED:
+        payment.status = PaymentStatus.REQUIRES_ACTION.value
+        payment.next_action = result.action
+        payment.action_expires_at = result.expires_at
         return
+    if result.outcome in (Outcome.PENDING, Outcome.UNKNOWN):
+        # Stays (or becomes) processing until a callback or a status query tells. Retrying the
+        # charge instead could take the money twice.
+        if result.outcome is Outcome.UNKNOWN:
+            log.warning("payment %s: outcome unknown, left processing for reconciliation", payment.id)
+        payment.status = PaymentStatus.PROCESSING.value
+        if payment.next_reconcile_at is None:
+            payment.next_reconcile_at = now + next_reconcile_delay(0)
+        return
+    payment.next_reconcile_at = None
+    payment.next_action = None
     if result.outcome is Outcome.DECLINED:
         payment.status = PaymentStatus.FAILED.value
         payment.failure_code = result.decline_code
         payment.failure_message = result.message
         log.info("payment %s declined: %s", payment.id, result.decline_code)
-        return
-    if payment.capture_method == CaptureMethod.MANUAL.value:
+    elif payment.capture_method == CaptureMethod.MANUAL.value:
         payment.status = PaymentStatus.REQUIRES_CAPTURE.value
         payment.amount_capturable = payment.amount
     else:
         _book_capture(session, payment, payment.amount)
+    events.record_payment_change(session, payment, now)
     log.info("payment %s %s", payment.id, payment.status)
 
 
-def apply_bank_callback(gw: Gateway, connector_name: str, body: bytes, signature: str) -> Payment:
-    """A bank's signed asynchronous answer. Forged, stale or mismatched callbacks change nothing;
-    a repeated callback finds the payment already settled and changes nothing either."""
+def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mapping[str, str]) -> Payment:
+    """A bank's or wallet's signed asynchronous word. Forged, stale, replayed or mismatched
+    callbacks change nothing (and are logged); a repeated one finds the payment settled."""
     connector = gw.connectors.get(connector_name)
     if connector is None:
-        raise NotFound("bank connector", connector_name)
+        raise NotFound("connector", connector_name)
     try:
-        callback = connector.parse_callback(body, signature)
+        notice = connector.parse_callback(body, headers)
     except CallbackRejected as rejected:
         log.warning("rejected %s callback: %s", connector_name, rejected)
-        raise BankCallbackRejected("callback_rejected", f"Callback rejected: {rejected}.") from None
+        raise CallbackRefused("callback_rejected", f"Callback rejected: {rejected}.") from None
     with gw.db.unit_of_work() as session:
         payment = session.execute(
-            select(Payment).where(Payment.id == callback.payment_id, Payment.connector == connector_name).with_for_update()
+            select(Payment).where(Payment.id == notice.payment_id, Payment.connector == connector_name).with_for_update()
         ).scalar_one_or_none()
-        if payment is None or (payment.amount, payment.currency) != (callback.amount, callback.currency):
-            log.warning("rejected %s callback for %s: no such payment or amount mismatch", connector_name, callback.payment_id)
-            raise BankCallbackRejected("callback_mismatch", "The callback does not match a payment of this bank.")
-        if payment.status == PaymentStatus.PROCESSING.value and callback.result.outcome in (Outcome.APPROVED, Outcome.DECLINED):
-            _apply_authorization(session, payment, callback.result)
-        else:
-            log.info("callback for %s ignored: payment already %s", payment.id, payment.status)
+        if payment is None or (payment.amount, payment.currency) != (notice.amount, notice.currency):
+            log.warning("rejected %s callback for %s: no such payment or amount mismatch", connector_name, notice.payment_id)
+            raise CallbackRefused("callback_mismatch", "The callback does not match a payment of this connector.")
+        if notice.notify_id is not None:
+            fresh = insert_if_absent(
+                session, WalletNotification, ["provider", "notify_id"],
+                provider=connector_name, notify_id=notice.notify_id, payment_id=payment.id, received_at=gw.clock(),
+            )
+            if not fresh:
+                log.warning("rejected %s notify %s: replayed", connector_name, notice.notify_id)
+                raise CallbackRefused("callback_replayed", "This notification was already received.")
+        apply_result(gw, session, payment, notice.result)
     return payment
 
 
 def sync_with_bank(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
-    """Ask the bank what happened to a payment still processing (lost answer, late callback)."""
+    """Ask the bank or wallet what happened to a payment awaiting its outcome."""
     payment = get_payment(gw, merchant_id, payment_id)
-    if payment.status != PaymentStatus.PROCESSING.value:
+    if PaymentStatus(payment.status) not in AWAITING_OUTCOME:
         return payment
     result = gw.connector(payment.connector).status(payment.id)
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
-        if payment.status == PaymentStatus.PROCESSING.value and result.outcome in (Outcome.APPROVED, Outcome.DECLINED):
-            _apply_authorization(session, payment, result)
+        if result.outcome in (Outcome.APPROVED, Outcome.DECLINED):
+            apply_result(gw, session, payment, result)
     return payment
 
 
@@ -204,6 +237,7 @@ def capture_payment(gw: Gateway, merchant_id: str, payment_id: str, amount_to_ca
         result = gw.connector(payment.connector).capture(payment.connector_reference, amount, payment.currency)
         _require_approved(result, "capture")
         _book_capture(session, payment, amount)
+        events.record_payment_change(session, payment, gw.clock())
     log.info("payment %s captured %s of %s", payment.id, amount, payment.amount)
     return payment
 
@@ -212,12 +246,39 @@ def cancel_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
         require_transition("cancel", payment.status)
-        if payment.status == PaymentStatus.REQUIRES_CAPTURE.value:
-            _require_approved(gw.connector(payment.connector).void(payment.connector_reference), "void")
-        payment.status = PaymentStatus.CANCELED.value
-        payment.amount_capturable = 0
+        if payment.status in (PaymentStatus.REQUIRES_CAPTURE.value, PaymentStatus.REQUIRES_ACTION.value):
+            _require_approved(gw.connector(payment.connector).void(payment.id, payment.connector_reference), "cancel")
+        _mark_canceled(gw, session, payment)
     log.info("payment %s canceled", payment.id)
     return payment
+
+
+def expire_wallet_order(gw: Gateway, payment: Payment) -> Payment:
+    """An unpaid wallet order past its expiry: close it at the provider and cancel the payment.
+    If the shopper paid at the last moment the provider refuses to close it, and what the
+    provider says the order became is what the payment becomes."""
+    connector = gw.connector(payment.connector)
+    closed = connector.void(payment.id, payment.connector_reference).outcome is Outcome.APPROVED
+    answer = None if closed else connector.status(payment.id)
+    with gw.db.unit_of_work() as session:
+        payment = locked_payment(session, payment.merchant_id, payment.id)
+        if payment.status not in (PaymentStatus.REQUIRES_ACTION.value, PaymentStatus.PROCESSING.value):
+            return payment
+        if closed:
+            payment.failure_code = "order_expired"
+            _mark_canceled(gw, session, payment)
+        elif answer.outcome in (Outcome.APPROVED, Outcome.DECLINED):
+            apply_result(gw, session, payment, answer)
+    log.info("wallet order %s expired: %s", payment.id, payment.status)
+    return payment
+
+
+def _mark_canceled(gw: Gateway, session: Session, payment: Payment) -> None:
+    payment.status = PaymentStatus.CANCELED.value
+    payment.amount_capturable = 0
+    payment.next_action = None
+    payment.next_reconcile_at = None
+    events.record_payment_change(session, payment, gw.clock())
 
 
 def _book_capture(session: Session, payment: Payment, amount: int) -> None:

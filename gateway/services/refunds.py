@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from gateway.adapters.connectors.base import Outcome
+from gateway.adapters.connectors.base import ConnectorResult, Outcome
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.models import Payment, Refund
 from gateway.domain.errors import CardDeclined, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
+from gateway.domain.reconciliation import next_reconcile_delay
+from gateway.services import events
 from gateway.services.context import Gateway
 from gateway.services.payments import locked_payment
 
@@ -31,34 +34,43 @@ def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | 
             amount=amount,
             currency=payment.currency,
             status="pending",
+            reconcile_attempts=0,
+            created_at=gw.clock(),
         )
         session.add(refund)
     result = gw.connector(payment.connector).refund(payment.connector_reference, refund.id, amount, payment.currency)
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
-        refund = session.get(Refund, refund.seq)
-        refund.connector_reference = result.reference
-        if result.outcome is Outcome.APPROVED:
-            refund.status = "succeeded"
-            ledger.post(
-                session,
-                refund_entry(
-                    reference=refund.id,
-                    merchant_id=merchant_id,
-                    connector=payment.connector,
-                    currency=payment.currency,
-                    amount=amount,
-                ),
-            )
-        elif result.outcome is Outcome.DECLINED:
-            refund.status = "failed"
-            refund.failure_code = result.decline_code
-            payment.amount_refunded -= amount  # release the reservation
-        # UNKNOWN: stays pending with the amount reserved until reconciliation learns the outcome.
+        refund = session.get(Refund, refund.seq, with_for_update=True)
+        apply_refund_result(gw, session, payment, refund, result)
     log.info("refund %s of %s on %s: %s", refund.id, amount, payment_id, refund.status)
     if refund.status == "failed":
         raise CardDeclined(refund.failure_code or "refund_failed", "The bank refused the refund.")
     return refund
+
+
+def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
+    """Settle a pending refund by what the bank said; with both rows locked. Idempotent."""
+    if refund.status != "pending":
+        return
+    refund.connector_reference = result.reference or refund.connector_reference
+    if result.outcome is Outcome.APPROVED:
+        refund.status = "succeeded"
+        ledger.post(
+            session,
+            refund_entry(reference=refund.id, merchant_id=payment.merchant_id, connector=payment.connector, currency=payment.currency, amount=refund.amount),
+        )
+    elif result.outcome is Outcome.DECLINED:
+        refund.status = "failed"
+        refund.failure_code = result.decline_code
+        payment.amount_refunded -= refund.amount  # release the reservation
+    else:
+        # No answer: the amount stays reserved until reconciliation learns the outcome.
+        if refund.next_reconcile_at is None:
+            refund.next_reconcile_at = gw.clock() + next_reconcile_delay(0)
+        return
+    refund.next_reconcile_at = None
+    events.record_refund_change(session, refund, gw.clock())
 
 
 def get_refund(gw: Gateway, merchant_id: str, refund_id: str) -> Refund:

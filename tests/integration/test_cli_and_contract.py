@@ -86,3 +86,17 @@ def test_migrations_match_the_models(gateway):
     with gateway.db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     assert differences == []
+
+
+def _unpost(gw, reference: str) -> None:
+    """Remove a ledger transaction and its effect on balances (to replay a crash in tests)."""
+    from sqlalchemy import delete, select, update
+
+    from gateway.adapters.db.models import LedgerPosting, LedgerTransaction
+
+    with gw.db.unit_of_work() as session:
+        transaction = session.execute(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).scalar_one()
+        for posting in session.execute(select(LedgerPosting).where(LedgerPosting.transaction_id == transaction.id)).scalars():
+            session.execute(update(LedgerAccount).where(LedgerAccount.id == posting.account_id).values(balance=LedgerAccount.balance - posting.amount))
+        session.execute(delete(LedgerPosting).where(LedgerPosting.transaction_id == transaction.id))
+        session.delete(transaction)

@@ -2,7 +2,9 @@
 into its bank's requests and its bank's answers back into these results."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
@@ -10,7 +12,9 @@ from typing import Protocol
 class Outcome(str, Enum):
     APPROVED = "approved"
     DECLINED = "declined"
-    # Accepted for processing: the bank answers later by signed callback (or a status query).
+    # The shopper must act first (scan a wallet QR code); ConnectorResult.action says how.
+    ACTION_REQUIRED = "action_required"
+    # Accepted for processing: the answer comes later by signed callback (or a status query).
     PENDING = "pending"
     # The bank did not answer in time: the money may or may not have moved. Only asking the bank
     # later (reconciliation) can tell; the gateway must never retry it as a new charge.
@@ -33,8 +37,9 @@ class ChargeRequest:
     payment_id: str
     amount: int
     currency: str
-    card: CardDetails
+    card: CardDetails | None  # None for wallets: the shopper pays in the wallet app
     capture: bool  # True: authorize and capture at once; False: authorize only
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,43 +48,54 @@ class ConnectorResult:
     reference: str | None = None
     decline_code: str | None = None
     message: str | None = None
+    action: dict | None = None  # with ACTION_REQUIRED: e.g. {"type": "wallet_qr", "qr_payload": ...}
+    expires_at: datetime | None = None  # with ACTION_REQUIRED: when the order closes unpaid
 
 
 @dataclass(frozen=True)
-class BankCallback:
-    """A bank's asynchronous answer about one payment, after its signature was verified."""
+class Notification:
+    """A bank's or wallet's asynchronous word about one payment, after its signature was verified."""
 
     payment_id: str
     amount: int
     currency: str
     result: ConnectorResult
+    notify_id: str | None = None  # providers that number their notifies; a replay is refused by it
 
 
 class CallbackRejected(Exception):
     """A callback whose signature, timestamp or shape is wrong: it must change nothing."""
 
 
-class BankDebitConnector(Protocol):
+class PaymentConnector(Protocol):
+    """What every bank family and wallet provider connector does."""
+
     name: str
 
     def authorize(self, request: ChargeRequest) -> ConnectorResult: ...
 
     def capture(self, reference: str, amount: int, currency: str) -> ConnectorResult: ...
 
-    def void(self, reference: str) -> ConnectorResult: ...
+    def void(self, payment_id: str, reference: str | None) -> ConnectorResult:
+        """Release an authorization, or close an unpaid wallet order."""
+        ...
 
     def refund(self, reference: str, refund_id: str, amount: int, currency: str) -> ConnectorResult: ...
 
     def status(self, payment_id: str) -> ConnectorResult:
-        """What the bank decided about a debit, by our payment id (works after a time-out)."""
+        """What the bank or provider decided about a payment, by our id (works after a time-out)."""
         ...
 
-    def start_binding(self, binding_id: str, card: CardDetails, mobile: str) -> ConnectorResult:
-        """Ask the bank to text a verification code to the card holder's registered mobile."""
+    def refund_status(self, refund_id: str) -> ConnectorResult: ...
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> Notification:
+        """Verify and decode a callback or notify; raise CallbackRejected if it is not genuine."""
         ...
+
+
+class CardBindingConnector(Protocol):
+    """Banks also bind cards: they text the holder a code and check it."""
+
+    def start_binding(self, binding_id: str, card: CardDetails, mobile: str) -> ConnectorResult: ...
 
     def confirm_binding(self, reference: str, code: str) -> ConnectorResult: ...
-
-    def parse_callback(self, body: bytes, signature: str) -> BankCallback:
-        """Verify and decode a bank callback; raise CallbackRejected if it is not genuine."""
-        ...

@@ -5,8 +5,9 @@ quick-pay limits. The simulated banks keep their own books in sandbox_* tables, 
 queries, callbacks and daily limits work across processes.
 
 Test cards, by last four digits, for every bank: 0002 declined insufficient_funds, 0069 declined
-expired_card, 0119 the bank takes the money but its answer is lost (time-out); any other card is
-approved (within the bank's limits).
+expired_card, 0119 the bank takes the money but its answer is lost (time-out), 0127 the bank never
+learns the outcome either (status queries stay unknown: reconciliation flags it for an operator);
+any other card is approved (within the bank's limits).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from datetime import datetime, time as clock_time, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from gateway.adapters.connectors.base import BankCallback, CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Outcome
+from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Notification, Outcome
 from gateway.adapters.db.engine import Database
 from gateway.adapters.db.models import SandboxBankTransaction, SandboxCardBinding
 from gateway.domain.banks import bank_for_card
@@ -36,6 +37,7 @@ TEST_CARD_OUTCOMES = {
     "0002": (Outcome.DECLINED, "insufficient_funds"),
     "0069": (Outcome.DECLINED, "expired_card"),
     "0119": (Outcome.UNKNOWN, None),
+    "0127": (Outcome.UNKNOWN, "never_resolves"),
 }
 
 DECLINE_MESSAGES = {
@@ -84,8 +86,9 @@ class SandboxAcquirer:
         with self.db.unit_of_work() as session:
             if outcome is not Outcome.DECLINED and self._over_daily_limit(session, request):
                 outcome, code = Outcome.DECLINED, "amount_over_limit"
-            # A time-out is a lost answer: the bank did take the money.
-            booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN else outcome
+            # A time-out is a lost answer: the bank did take the money (unless the card says the
+            # bank's own books are in doubt too).
+            booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN and code is None else outcome
             session.add(self._row(reference, "debit", request.payment_id, request.card.pan, request.amount, request.currency, booked, code))
         if outcome is Outcome.UNKNOWN:
             return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time.")
@@ -97,7 +100,7 @@ class SandboxAcquirer:
         self._wait()
         return self._closed() or ConnectorResult(Outcome.APPROVED, reference)
 
-    def void(self, reference: str) -> ConnectorResult:
+    def void(self, payment_id: str, reference: str | None) -> ConnectorResult:
         self._wait()
         return self._closed() or ConnectorResult(Outcome.APPROVED, reference)
 
@@ -114,11 +117,18 @@ class SandboxAcquirer:
         return ConnectorResult(Outcome.APPROVED, row.reference)
 
     def status(self, payment_id: str) -> ConnectorResult:
+        return self._booked("debit", payment_id)
+
+    def refund_status(self, refund_id: str) -> ConnectorResult:
+        return self._booked("refund", refund_id)
+
+    def _booked(self, kind: str, our_id: str) -> ConnectorResult:
+        """What the bank's books say about one of our debits or refunds."""
         self._wait()
         with self.db.unit_of_work() as session:
             row = session.execute(
                 select(SandboxBankTransaction)
-                .where(SandboxBankTransaction.payment_id == payment_id, SandboxBankTransaction.connector == self.name)
+                .where(SandboxBankTransaction.payment_id == our_id, SandboxBankTransaction.connector == self.name, SandboxBankTransaction.kind == kind)
                 .order_by(SandboxBankTransaction.created_at.desc())
                 .limit(1)
             ).scalar_one_or_none()
@@ -182,9 +192,9 @@ class SandboxAcquirer:
         mac = hmac.new(self.secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
         return f"t={timestamp},v1={mac}"
 
-    def parse_callback(self, body: bytes, signature: str) -> BankCallback:
+    def parse_callback(self, body: bytes, headers) -> Notification:
         try:
-            parts = dict(item.split("=", 1) for item in signature.split(","))
+            parts = dict(item.split("=", 1) for item in headers.get("Bank-Signature", "").split(","))
             timestamp = int(parts["t"])
         except (ValueError, KeyError):
             raise CallbackRejected("malformed signature header") from None
@@ -196,7 +206,7 @@ class SandboxAcquirer:
         try:
             data = json.loads(body)
             result = ConnectorResult(Outcome(data["outcome"]), data["reference"], data.get("decline_code"), DECLINE_MESSAGES.get(data.get("decline_code")))
-            return BankCallback(data["payment_id"], int(data["amount"]), data["currency"], result)
+            return Notification(data["payment_id"], int(data["amount"]), data["currency"], result)
         except (ValueError, KeyError, TypeError):
             raise CallbackRejected("malformed callback body") from None
 

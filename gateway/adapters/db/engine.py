@@ -1,8 +1,9 @@
 """Engines and units of work, the same code on SQLite (WAL) and PostgreSQL (psycopg 3)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -55,6 +56,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The gateway's clock (set by Gateway), for timestamps the data layer writes itself
+        # (ledger transactions): a unit of work carries it in session.info["clock"].
+        self.clock: Callable[[], datetime] | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -64,6 +68,8 @@ class Database:
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back otherwise."""
         session = self._sessions()
+        if self.clock is not None:
+            session.info["clock"] = self.clock
         try:
             yield session
             session.commit()

@@ -1,18 +1,24 @@
 """Writing journal entries to the ledger tables and reading balances back."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction
+from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 
 
-def post(session: Session, entry: JournalEntry) -> LedgerTransaction:
-    """Record a balanced entry and move the account balances, in the caller's transaction."""
+def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> LedgerTransaction:
+    """Record a balanced entry and move the account balances, in the caller's transaction. The
+    entry is dated `at`, else by the gateway's clock the unit of work carries (settlement days
+    are cut on this date)."""
     entry.validate()
-    transaction = LedgerTransaction(kind=entry.kind, reference=entry.reference)
+    clock = session.info.get("clock")
+    at = at or (clock() if clock else utcnow())
+    transaction = LedgerTransaction(kind=entry.kind, reference=entry.reference, created_at=at)
     session.add(transaction)
     session.flush()
     # Touch accounts in one global order so concurrent entries never deadlock on balance rows.

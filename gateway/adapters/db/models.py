@@ -95,9 +95,13 @@ class Payment(Base):
     saved_card_id: Mapped[str | None] = mapped_column(ForeignKey("saved_cards.id"))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     # What the merchant may see of the card, copied at creation so reads need no join.
-    card_brand: Mapped[str] = mapped_column(String(20))
-    card_bank: Mapped[str] = mapped_column(String(10))
-    card_last4: Mapped[str] = mapped_column(String(4))
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_bank: Mapped[str | None] = mapped_column(String(10))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    wallet_provider: Mapped[str | None] = mapped_column(String(40))
+    # What the shopper must do next (scan a wallet QR code), and until when.
+    next_action: Mapped[dict | None] = mapped_column(JSON)
+    action_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     connector: Mapped[str] = mapped_column(String(40))
     connector_reference: Mapped[str | None] = mapped_column(String(80))
     failure_code: Mapped[str | None] = mapped_column(String(64))
@@ -107,7 +111,61 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
+    # Reconciliation of an unknown outcome: when to ask the bank next, how often it was asked, and
+    # why an operator must look at it once asking stopped helping.
+    next_reconcile_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    flagged_reason: Mapped[str | None] = mapped_column(String(255))
+
     __table_args__ = (Index("ix_payments_merchant_seq", "merchant_id", "seq"),)
+
+
+class Event(Base):
+    """Something a merchant may want to hear about, written in the same transaction as the change
+    it describes (the outbox); webhook deliveries are made from it."""
+
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_events_merchant_seq", "merchant_id", "seq"),)
+
+
+class WalletNotification(Base):
+    """Every provider notify accepted, by its id: a replayed notify finds itself here."""
+
+    __tablename__ = "wallet_notifications"
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    notify_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SandboxWalletOrder(Base):
+    """The sandbox wallet providers' own books (the provider side, not ours)."""
+
+    __tablename__ = "sandbox_wallet_orders"
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trade_no: Mapped[str] = mapped_column(String(80))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))  # waiting | scanned | paid | failed | closed
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SandboxProviderKey(Base):
+    """A sandbox wallet provider's signing key (a real provider keeps its own; only its public key
+    would be configured here). Stored so every process signs and verifies with the same key."""
+
+    __tablename__ = "sandbox_provider_keys"
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
 
 
 class Customer(Base):
@@ -210,6 +268,9 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
     failure_code: Mapped[str | None] = mapped_column(String(64))
     connector_reference: Mapped[str | None] = mapped_column(String(80))
+    next_reconcile_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    flagged_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_refunds_merchant_seq", "merchant_id", "seq"),)
