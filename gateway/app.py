@@ -6,7 +6,9 @@ import logging
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 
-from gateway.api import balance, banks, customers, health, payments, refunds, tokens
+from gateway.api import balance, banks, customers, health, installments, payments, refunds, tokens
+from gateway.api import devices as device_api
+from gateway.api import webhooks as webhook_api
 from gateway.api.errors import error_response
 from gateway.api.schemas import ErrorOut
 from gateway.config import Settings
@@ -40,7 +42,10 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     )
     app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
     api = Api(app)
-    for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, banks.blp, health.blp):
+    for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
+        api.register_blueprint(blueprint)
+    api.register_blueprint(device_api.blp)
+    for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)

@@ -122,5 +122,18 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
+# Device CA and MQTT ingest (issue 5) live in their own module.
+from gateway.cli_devices import certs, ingest  # noqa: E402
+
+main.add_command(certs)
+main.add_command(ingest)
+
+# Background workers and daily settlement (issue 4) live in their own module.
+from gateway.cli_workers import settlement, worker  # noqa: E402
+
+main.add_command(worker)
+main.add_command(settlement)
+
+
 if __name__ == "__main__":
     main()

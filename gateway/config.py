@@ -21,8 +21,18 @@ class Settings:
     idempotency_wait_seconds: float = 5.0
     # Test-mode endpoints under /v1/sandbox (read the SMS code a sandbox bank "sent"). Off in production.
     sandbox_endpoints: bool = True
+    # Installment credit a customer may have outstanding across plans, in fen (CNY 30,000).
+    installment_credit_limit: int = 3_000_000
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 5
+    # Devices and MQTT (issue 5): the deployment's CA directory (private key git-ignored), the broker
+    # address handed to devices at enrollment, and how far a device's clock may run ahead of ours /
+    # how old a buffered message may be (the dedupe records are kept at least that long).
+    pki_dir: Path = Path("certs/ca")
+    device_broker_url: str = "mqtts://127.0.0.1:8883"
+    device_clock_skew_seconds: int = 300
+    device_max_message_age_seconds: int = 7 * 24 * 3600
+    confirmation_ttl_seconds: int = 120
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -50,8 +60,13 @@ _TYPES = {
     "sandbox_latency_ms": int,
     "idempotency_wait_seconds": float,
     "max_body_bytes": int,
+    "installment_credit_limit": int,
     "db_pool_size": int,
     "sandbox_endpoints": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", ""),
+    "pki_dir": Path,
+    "device_clock_skew_seconds": int,
+    "device_max_message_age_seconds": int,
+    "confirmation_ttl_seconds": int,
 }
 
 

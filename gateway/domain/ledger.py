@@ -117,3 +117,48 @@ def refund_entry(
     entry.debit(merchant_payable(merchant_id, currency), amount)
     entry.credit(acquirer_receivable(connector, currency), amount)
     return entry
+
+
+# ---- installment plans ------------------------------------------------------------------------
+
+def customer_receivable(customer_id: str, currency: str) -> AccountSpec:
+    """What a customer still owes on their installment plans (we paid the merchant for them)."""
+    return AccountSpec(f"customer:{customer_id}:installment_receivable", currency, NormalSide.DEBIT, False)
+
+
+def interest_revenue(currency: str) -> AccountSpec:
+    return AccountSpec("platform:interest_revenue", currency, NormalSide.CREDIT, False)
+
+
+def late_fee_revenue(currency: str) -> AccountSpec:
+    return AccountSpec("platform:late_fee_revenue", currency, NormalSide.CREDIT, False)
+
+
+def financing_entry(*, reference: str, merchant_id: str, customer_id: str, currency: str, financed: int, fee: int) -> JournalEntry:
+    """The merchant is paid the financed part of the price at once (less its fee); the customer
+    now owes it to us."""
+    entry = JournalEntry("installment_financing", reference)
+    entry.debit(customer_receivable(customer_id, currency), financed)
+    entry.credit(merchant_payable(merchant_id, currency), financed - fee)
+    entry.credit(fee_revenue(currency), fee)
+    return entry
+
+
+def financing_reversal_entry(*, reference: str, merchant_id: str, customer_id: str, currency: str, financed: int, fee: int) -> JournalEntry:
+    """A plan voided in its cooling-off period: the financing entry undone line by line."""
+    entry = JournalEntry("installment_financing_reversal", reference)
+    entry.credit(customer_receivable(customer_id, currency), financed)
+    entry.debit(merchant_payable(merchant_id, currency), financed - fee)
+    entry.debit(fee_revenue(currency), fee)
+    return entry
+
+
+def collection_entry(*, reference: str, connector: str, customer_id: str, currency: str, principal: int, interest: int, late_fee: int) -> JournalEntry:
+    """An installment collected from the customer's card: the bank owes us the money; it repays
+    principal and earns us interest and late fees. Nothing goes to the merchant, paid already."""
+    entry = JournalEntry("installment_collection", reference)
+    entry.debit(acquirer_receivable(connector, currency), principal + interest + late_fee)
+    entry.credit(customer_receivable(customer_id, currency), principal)
+    entry.credit(interest_revenue(currency), interest)
+    entry.credit(late_fee_revenue(currency), late_fee)
+    return entry

@@ -1,13 +1,21 @@
 """Events: what happened to a merchant's objects, recorded in the same transaction as the change
-(the outbox), so a change and its event are committed together or not at all."""
+(the outbox), so a change and its event are committed together or not at all. Recording an event
+also queues one webhook delivery per endpoint of the merchant that listens for its type, in that
+same transaction; the `webhooks` worker (gateway/workers/webhooks.py) delivers them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import Event, Payment, Refund
+from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
+from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
+from gateway.domain.webhooks import DeliveryStatus, listens
+from gateway.services.context import Gateway
 
 # The payment states a merchant hears about, and the event each one raises.
 PAYMENT_EVENTS = {
@@ -21,10 +29,31 @@ EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values()})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:
+    """Write the event and its pending webhook deliveries in the caller's transaction."""
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=event_type, data=data, created_at=now)
     session.add(event)
     session.flush()
+    endpoints = session.execute(
+        select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
+    ).scalars()
+    for endpoint in endpoints:
+        if listens(endpoint.enabled_events, event_type):
+            session.add(new_delivery(event, endpoint, now))
+    session.flush()
     return event
+
+
+def new_delivery(event: Event, endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=new_id("whd"),
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        merchant_id=event.merchant_id,
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def record_payment_change(session: Session, payment: Payment, now: datetime) -> Event | None:
@@ -62,3 +91,114 @@ def refund_snapshot(refund: Refund) -> dict:
         "status": refund.status,
         "failure_code": refund.failure_code,
     }
+
+
+# ---- reading events, and asking for a redelivery ------------------------------------------------
+
+@dataclass(frozen=True)
+class DeliveryView:
+    delivery: WebhookDelivery
+    url: str
+
+
+@dataclass(frozen=True)
+class EventDetail:
+    event: Event
+    deliveries: list[DeliveryView]
+
+    def __getattr__(self, name: str):  # reads like the event itself (id, type, data, created_at)
+        if name.startswith("__") or name in ("event", "deliveries"):
+            raise AttributeError(name)
+        return getattr(self.event, name)
+
+
+def list_events(
+    gw: Gateway,
+    merchant_id: str,
+    limit: int,
+    starting_after: str | None,
+    event_type: str | None = None,
+    delivery_status: str | None = None,
+) -> tuple[list[Event], bool]:
+    """Newest first; `starting_after` is the id of the last event of the previous page. Filter by
+    type, or by the status of a delivery (`failed`: events some endpoint never got)."""
+    with gw.db.unit_of_work() as session:
+        query = select(Event).where(Event.merchant_id == merchant_id)
+        if starting_after:
+            cursor = _owned(session, merchant_id, starting_after, param="starting_after")
+            query = query.where(Event.seq < cursor.seq)
+        if event_type:
+            query = query.where(Event.type == event_type)
+        if delivery_status:
+            query = query.where(
+                exists().where(WebhookDelivery.event_id == Event.id, WebhookDelivery.status == delivery_status)
+            )
+        rows = list(session.execute(query.order_by(Event.seq.desc()).limit(limit + 1)).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+def get_event(gw: Gateway, merchant_id: str, event_id: str) -> EventDetail:
+    with gw.db.unit_of_work() as session:
+        return _detail(session, _owned(session, merchant_id, event_id))
+
+
+def redeliver(gw: Gateway, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
+    """Send the event again, now, with the same id and body: to one endpoint, or to every enabled
+    endpoint that got it before or listens for its type now. The retry schedule starts afresh."""
+    now = gw.clock()
+    with gw.db.unit_of_work() as session:
+        event = _owned(session, merchant_id, event_id)
+        enabled = select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
+        if endpoint_id is not None:
+            targets = list(session.execute(enabled.where(WebhookEndpoint.id == endpoint_id)).scalars())
+            if not targets:
+                raise NotFound("webhook endpoint", endpoint_id, "endpoint")
+        else:
+            existing = {row.endpoint_id for row in _deliveries(session, event.id)}
+            targets = [
+                endpoint
+                for endpoint in session.execute(enabled).scalars()
+                if endpoint.id in existing or listens(endpoint.enabled_events, event.type)
+            ]
+            if not targets:
+                raise Conflict("no_webhook_endpoint", "No enabled webhook endpoint receives this event.")
+        deliveries = {
+            row.endpoint_id: row
+            for row in session.execute(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.event_id == event.id, WebhookDelivery.endpoint_id.in_([t.id for t in targets]))
+                .with_for_update()
+            ).scalars()
+        }
+        for endpoint in targets:
+            delivery = deliveries.get(endpoint.id)
+            if delivery is None:
+                session.add(new_delivery(event, endpoint, now))
+                continue
+            delivery.status = DeliveryStatus.PENDING.value
+            delivery.attempts = 0
+            delivery.next_attempt_at = now
+            delivery.lease_token = None
+        session.flush()
+        return _detail(session, event)
+
+
+def _owned(session: Session, merchant_id: str, event_id: str, param: str | None = None) -> Event:
+    event = session.execute(select(Event).where(Event.id == event_id, Event.merchant_id == merchant_id)).scalar_one_or_none()
+    if event is None:
+        raise NotFound("event", event_id, param)
+    return event
+
+
+def _deliveries(session: Session, event_id: str) -> list[WebhookDelivery]:
+    return list(session.execute(select(WebhookDelivery).where(WebhookDelivery.event_id == event_id).order_by(WebhookDelivery.seq)).scalars())
+
+
+def _detail(session: Session, event: Event) -> EventDetail:
+    rows = session.execute(
+        select(WebhookDelivery, WebhookEndpoint.url)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.event_id == event.id)
+        .order_by(WebhookDelivery.seq)
+    ).all()
+    return EventDetail(event, [DeliveryView(delivery, url) for delivery, url in rows])

@@ -54,6 +54,9 @@ class NewPayment:
     confirm: bool = False
     description: str | None = None
     metadata: dict | None = None
+    # Set by installment plans: what the money is for, and which plan it belongs to.
+    purpose: str = "charge"
+    installment_plan_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class _Source:
     columns: dict | None = None
 
 
-def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Payment:
+def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> Payment:
     try:
         Money(request.amount, request.currency)
     except MoneyError as exc:
@@ -75,7 +78,7 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Paymen
     with gw.db.unit_of_work() as session:
         source = _claim_source(gw, session, merchant_id, request.payment_method)
         payment = Payment(
-            id=new_id("pay"),
+            id=payment_id or new_id("pay"),
             merchant_id=merchant_id,
             amount=request.amount,
             currency=request.currency,
@@ -85,6 +88,8 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment) -> Paymen
             amount_received=0,
             amount_refunded=0,
             reconcile_attempts=0,
+            purpose=request.purpose,
+            installment_plan_id=request.installment_plan_id,
             connector=source.connector,
             description=request.description,
             metadata_=request.metadata or {},
@@ -178,10 +183,19 @@ def apply_result(gw: Gateway, session: Session, payment: Payment, result: Connec
     elif payment.capture_method == CaptureMethod.MANUAL.value:
         payment.status = PaymentStatus.REQUIRES_CAPTURE.value
         payment.amount_capturable = payment.amount
+    elif payment.purpose == "installment":
+        # Collected for a plan: the plan books it (principal, interest, fees), not the merchant.
+        payment.status = PaymentStatus.SUCCEEDED.value
+        payment.amount_received = payment.amount
     else:
         _book_capture(session, payment, payment.amount)
     events.record_payment_change(session, payment, now)
     log.info("payment %s %s", payment.id, payment.status)
+    if payment.installment_plan_id:
+        # Imported here: installment plans are built on payments, not the other way round.
+        from gateway.services import installment_plans
+
+        installment_plans.payment_settled(gw, session, payment)
 
 
 def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mapping[str, str]) -> Payment:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.adapters.connectors.base import ConnectorResult, Outcome
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.models import Payment, Refund
-from gateway.domain.errors import CardDeclined, NotFound
+from gateway.domain.errors import CardDeclined, Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | None) -> Refund:
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
+        if payment.purpose == "installment":
+            raise Conflict("payment_not_refundable", "Installment collections are settled on their plan, not refunded.", "payment")
         amount = refund_amount(amount, payment.amount_received, payment.amount_refunded, payment.status)
         payment.amount_refunded += amount
         refund = Refund(

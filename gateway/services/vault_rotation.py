@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from gateway.adapters.db.models import CardToken, Customer
+from gateway.adapters.db.webhook_models import WebhookEndpoint
 from gateway.services.context import Gateway
 
 BATCH = 500
@@ -14,6 +15,7 @@ BATCH = 500
 PROTECTED = (
     (CardToken, CardToken.id, "card_ciphertext", lambda row: row.id),
     (Customer, Customer.id, "data_key", lambda row: f"data-key:{row.id}"),
+    (WebhookEndpoint, WebhookEndpoint.id, "secret_ciphertext", lambda row: row.id),
 )
 
 

@@ -58,6 +58,30 @@ def with_bank_latency(gw: Gateway, latency_ms: int, **settings) -> Gateway:
     return dataclasses.replace(gw, connectors={}, settings=dataclasses.replace(gw.settings, sandbox_latency_ms=latency_ms, **settings))
 
 
+class TimeMachine:
+    """Moves a gateway's clock forward without waiting."""
+
+    def __init__(self, gw: Gateway):
+        self.gw, self.offset, self.real = gw, timedelta(0), gw.clock
+        gw.clock = lambda: self.real() + self.offset
+
+    def travel(self, delta: timedelta) -> None:
+        self.offset += delta
+
+    def travel_to(self, moment: datetime) -> None:
+        self.offset += moment - self.gw.clock()
+
+    def restore(self) -> None:
+        self.gw.clock = self.real
+
+
+@pytest.fixture
+def time_machine(gateway):
+    machine = TimeMachine(gateway)
+    yield machine
+    machine.restore()
+
+
 # Distinct order digits keep generated ID numbers unique within a run (one ID registers once).
 _orders = itertools.cycle(range(1, 1000))
 

@@ -13,21 +13,7 @@ from gateway.domain.money import merchant_fee
 from gateway.domain.reconciliation import RECONCILE_SCHEDULE
 from gateway.services import reconciliation
 from gateway.services.ledger import verify
-from tests.integration.conftest import Shop
-
-
-class TimeMachine:
-    """Moves a gateway's clock forward without waiting."""
-
-    def __init__(self, gw):
-        self.gw, self.offset, self.real = gw, timedelta(0), gw.clock
-        gw.clock = lambda: self.real() + self.offset
-
-    def travel(self, delta: timedelta) -> None:
-        self.offset += delta
-
-    def restore(self) -> None:
-        self.gw.clock = self.real
+from tests.integration.conftest import Shop, TimeMachine
 
 
 def _count(gw, query) -> int:

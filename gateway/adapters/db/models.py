@@ -99,6 +99,10 @@ class Payment(Base):
     card_bank: Mapped[str | None] = mapped_column(String(10))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     wallet_provider: Mapped[str | None] = mapped_column(String(40))
+    # What the money is for: a merchant's sale ("charge"), or collecting an installment plan's
+    # dues ("installment"), which the platform keeps instead of paying the merchant again.
+    purpose: Mapped[str] = mapped_column(String(16), default="charge", server_default="charge")
+    installment_plan_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # What the shopper must do next (scan a wallet QR code), and until when.
     next_action: Mapped[dict | None] = mapped_column(JSON)
     action_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -316,3 +320,6 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+from gateway.adapters.db import device_models  # noqa: E402,F401
+from gateway.adapters.db import webhook_models  # noqa: E402,F401
+from gateway.adapters.db import installment_models  # noqa: E402,F401

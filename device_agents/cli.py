@@ -1,0 +1,144 @@
+"""`paygate-agent`: enroll a device, run its agent, or simulate a fleet."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+
+from device_agents.agent import Agent, Identity
+from device_agents.enroll import EnrollmentError, enroll, http_enroller
+from device_agents.fleet import Fleet, enroll_fleet
+from device_agents.profiles import profile_for
+
+DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME", "var/agent")
+gateway_option = click.option("--gateway", "gateway_url", default=lambda: os.environ.get("PAYGATE_GATEWAY_URL", "http://127.0.0.1:8000"),
+                              show_default="PAYGATE_GATEWAY_URL or http://127.0.0.1:8000")
+key_option = click.option("--api-key", default=lambda: os.environ.get("PAYGATE_API_KEY"), required=True,
+                          help="The merchant's secret key (or PAYGATE_API_KEY).")
+broker_option = click.option("--broker", "broker_url", default=None,
+                             help="Override the broker address the gateway gave at enrollment.")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True)
+def main(verbose: bool) -> None:
+    """paygate device agent."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command("enroll")
+@click.option("--home", default=DEFAULT_HOME, show_default=True, help="Where the keys, certificate and outbox live.")
+@click.option("--kind", type=click.Choice(["phone", "iot"]), required=True)
+@click.option("--model", required=True)
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
+@gateway_option
+@key_option
+@broker_option
+def enroll_command(home: str, kind: str, model: str, algorithm: str, gateway_url: str, api_key: str,
+                   broker_url: str | None) -> None:
+    """Make this device's keys (they never leave it) and enroll it with the gateway."""
+    try:
+        device_id = enroll(Path(home), kind, model, http_enroller(gateway_url, api_key), algorithm, broker_url)
+    except EnrollmentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"device_id": device_id, "home": home}))
+
+
+@main.command("run")
+@click.option("--home", default=DEFAULT_HOME, show_default=True)
+@click.option("--interval", default=60.0, show_default=True, help="Seconds between telemetry messages.")
+@click.option("--duration", default=None, type=float, help="Stop after this many seconds (default: until SIGTERM).")
+@click.option("--auto-approve-limit", default=0, show_default=True, help="iot: approve payments up to this many fen.")
+@click.option("--approve-probability", default=None, type=float,
+              help="phone: answer prompts at random with this approval rate (otherwise they wait for a user).")
+@broker_option
+def run_command(home: str, interval: float, duration: float | None, auto_approve_limit: int,
+                approve_probability: float | None, broker_url: str | None) -> None:
+    """Connect with the device certificate, publish telemetry, answer commands."""
+    identity = Identity.load(Path(home))
+    agent = Agent(Path(home), profile_for(identity.kind, auto_approve_limit=auto_approve_limit,
+                                          approve_probability=approve_probability),
+                  telemetry_interval=interval, broker_url=broker_url)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        stats = agent.run(stop, duration)
+    finally:
+        agent.close()
+    click.echo(json.dumps({"device_id": identity.device_id, **stats.__dict__}))
+
+
+@main.command("simulate")
+@click.option("--devices", "count", default=10, show_default=True)
+@click.option("--duration", default=30.0, show_default=True, help="Seconds of traffic.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between telemetry messages per device.")
+@click.option("--kind", "kinds", type=click.Choice(["phone", "iot", "mixed"]), default="mixed", show_default=True)
+@click.option("--home", default="var/fleet", show_default=True, help="Holds one agent home per device (reused).")
+@click.option("--approve-probability", default=0.9, show_default=True)
+@click.option("--auto-approve-limit", default=50_000, show_default=True)
+@gateway_option
+@key_option
+@broker_option
+def simulate_command(count: int, duration: float, interval: float, kinds: str, home: str, approve_probability: float,
+                     auto_approve_limit: int, gateway_url: str, api_key: str, broker_url: str | None) -> None:
+    """Run a fleet of simulated agents against the broker; print sent, acked, stored, rejected."""
+    homes = enroll_fleet(Path(home), count, kinds, http_enroller(gateway_url, api_key), broker_url)
+    device_ids = [Identity.load(h).device_id for h in homes]
+    stored_before, rejected_before = _gateway_counts(gateway_url, api_key, device_ids, expected=0)
+    fleet = Fleet(homes, interval=interval, broker_url=broker_url, approve_probability=approve_probability,
+                  auto_approve_limit=auto_approve_limit)
+    with click.progressbar(length=int(duration * 10), label=f"{count} devices", show_pos=False,
+                           item_show_func=lambda _: _progress_line(fleet)) as bar:
+        shown = [0]
+
+        def tick(elapsed: float) -> None:
+            target = int(elapsed * 10)
+            bar.update(target - shown[0], current_item=True)
+            shown[0] = target
+
+        summary = fleet.run(duration, on_tick=tick)
+        bar.update(int(duration * 10) - shown[0])
+    fleet.close()
+    stored, rejected = _gateway_counts(gateway_url, api_key, device_ids, expected=(stored_before or 0)
+                                       + (rejected_before or 0) + summary.acked)
+    if stored is not None:
+        summary.stored = stored - (stored_before or 0)
+        summary.rejected = rejected - (rejected_before or 0) + summary.refused_by_broker
+    click.echo(json.dumps(summary.as_dict()))
+
+
+def _progress_line(fleet: Fleet) -> str:
+    s = fleet.summary()
+    return f"sent {s.sent} acked {s.acked} waiting {s.left_in_outboxes}"
+
+
+def _gateway_counts(gateway_url: str, api_key: str, device_ids: list[str], expected: int,
+                    wait: float = 15.0) -> tuple[int | None, int | None]:
+    """Stored and rejected message counts the gateway reports for these devices, once ingest has
+    caught up with what the broker acknowledged (or `wait` seconds passed)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            devices = [_get_json(f"{gateway_url.rstrip('/')}/v1/devices/{device_id}", api_key) for device_id in device_ids]
+        except OSError:
+            return None, None
+        stored = sum(d["messages_stored"] for d in devices)
+        rejected = sum(d["messages_rejected"] for d in devices)
+        if stored + rejected >= expected or time.monotonic() > deadline:
+            return stored, rejected
+        time.sleep(0.5)
+
+
+def _get_json(url: str, api_key: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

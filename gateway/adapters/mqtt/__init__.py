@@ -1,0 +1,1 @@
+"""MQTT: broker configuration, the gateway's client, ingest and the command relay."""

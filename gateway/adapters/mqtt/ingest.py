@@ -1,0 +1,186 @@
+"""`paygate ingest`: consume device messages from the broker, verify and store them in batches.
+
+Delivery is at least once end to end: messages are acknowledged (PUBACK, manual) only after the
+batch that holds them is committed, so a crash or a database outage means redelivery, never loss;
+redeliveries land once thanks to the (device, seq) dedupe. Several processes share the load through
+the shared subscription; each needs its own stable --name, because its persistent session (and the
+messages the broker queues for it while it is away) is keyed by it.
+
+The same loop relays queued device commands and expires/announces payment confirmations.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from sqlalchemy.exc import DBAPIError
+
+from gateway.adapters.mqtt.client import BrokerAddress, connect_properties, gateway_client
+from gateway.adapters.mqtt.commands import CommandRelay
+from gateway.services import device_confirmations
+from gateway.services.context import Gateway
+from gateway.services.device_ingest import BatchResult, Incoming, Ingestor
+
+log = logging.getLogger(__name__)
+
+SHARE_GROUP = "paygate"
+SUBSCRIPTIONS = (f"$share/{SHARE_GROUP}/devices/+/telemetry", f"$share/{SHARE_GROUP}/devices/+/confirmations")
+HOUSEKEEPING_SECONDS = 0.5
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    rejections: Counter = field(default_factory=Counter)
+    batches: int = 0
+    dropped_internal_errors: int = 0  # messages that crashed our own code twice: logged and acked
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejections.values())
+
+    def add(self, result: BatchResult) -> None:
+        self.stored += result.stored
+        self.rejections.update(result.rejections)
+        self.batches += 1
+
+
+@dataclass(frozen=True)
+class _Received:
+    generation: int  # which connection delivered it: a PUBACK is only valid on that connection
+    mid: int
+    qos: int
+    incoming: Incoming
+
+
+class IngestLoop:
+    def __init__(self, gw: Gateway, name: str = "ingest-1", *, broker_url: str | None = None,
+                 batch_size: int = 500, batch_wait: float = 0.02, receive_maximum: int = 2000) -> None:
+        self.gw = gw
+        self.name = name
+        self.broker = BrokerAddress.parse(broker_url or gw.settings.mqtt_url)
+        self.batch_size, self.batch_wait, self.receive_maximum = batch_size, batch_wait, receive_maximum
+        self.ingestor = Ingestor(gw)
+        self.stats = IngestStats()
+        self.connected = threading.Event()
+        self._queue: queue.SimpleQueue[_Received] = queue.SimpleQueue()
+        self._generation = 0
+        self._client = self._make_client()
+        self.relay = CommandRelay(gw, self._client)
+        self._client.on_publish = self.relay.on_publish
+
+    # ---- the broker side (paho's network thread) ----
+
+    def _make_client(self) -> mqtt.Client:
+        client = gateway_client(f"paygate-{self.name}", self.gw.settings.pki_dir, self.broker, manual_ack=True)
+        client.reconnect_delay_set(min_delay=0.1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("ingest %s: broker refused the connection: %s", self.name, reason_code)
+            return
+        self._generation += 1
+        client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+        self.connected.set()
+        log.info("ingest %s connected to %s:%s", self.name, self.broker.host, self.broker.port)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.connected.clear()
+        log.warning("ingest %s disconnected (%s); reconnecting", self.name, reason_code)
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        # Only queue here: this runs on the network thread, which must keep reading.
+        topic = message._topic.decode("utf-8", "replace")  # a non-UTF-8 topic is a rejection, not a crash
+        self._queue.put(_Received(self._generation, message.mid, message.qos, Incoming(topic, message.payload)))
+
+    # ---- the work side (the caller's thread) ----
+
+    def run(self, stop: threading.Event) -> IngestStats:
+        self._client.connect_async(self.broker.host, self.broker.port, keepalive=30, clean_start=False,
+                                   properties=connect_properties(self.receive_maximum))
+        self._client.loop_start()
+        next_housekeeping = 0.0
+        try:
+            while not stop.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self._handle(batch, stop)
+                if time.monotonic() >= next_housekeeping:
+                    self._housekeeping()
+                    next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+        return self.stats
+
+    def _next_batch(self) -> list[_Received]:
+        try:
+            batch = [self._queue.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[_Received], stop: threading.Event) -> None:
+        self.stats.received += len(batch)
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                try:
+                    self.stats.add(self.ingestor.process([item.incoming for item in batch]))
+                except DBAPIError:
+                    raise
+                except Exception:
+                    log.exception("ingest %s: batch failed; retrying message by message", self.name)
+                    self._handle_one_by_one(batch)
+                self._acknowledge(batch)
+                return
+            except DBAPIError as exc:
+                # Database unreachable or failing: acknowledge nothing, try the same batch again
+                # (whatever part of it was stored before is recognised as duplicate, not stored twice).
+                log.error("ingest %s: database error, retrying batch of %d in %.1fs: %s",
+                          self.name, len(batch), delay, exc.__class__.__name__)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        # Stopping with the batch unstored: unacknowledged, so the broker redelivers it.
+
+    def _handle_one_by_one(self, batch: list[_Received]) -> None:
+        for item in batch:
+            try:
+                self.stats.add(self.ingestor.process([item.incoming]))
+            except DBAPIError:
+                raise
+            except Exception:
+                # Our bug, not the sender's: log it, count it, and let the rest of the stream flow.
+                log.exception("ingest %s: dropping a message that fails processing (topic %.80s)",
+                              self.name, item.incoming.topic)
+                self.stats.dropped_internal_errors += 1
+
+    def _acknowledge(self, batch: list[_Received]) -> None:
+        for item in batch:
+            if item.qos > 0 and item.generation == self._generation:
+                self._client.ack(item.mid, item.qos)
+
+    def _housekeeping(self) -> None:
+        try:
+            self.relay.relay()
+            device_confirmations.expire_due(self.gw)
+            device_confirmations.deliver_outcomes(self.gw)
+        except Exception:
+            log.exception("ingest %s: housekeeping failed; will retry", self.name)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from sqlalchemy import inspect as sa_inspect
+
+from device_agents import wire
+from gateway.api.base import ApiBlueprint, gateway, principal, require_key
+from gateway.api.device_schemas import DeviceCreate, DeviceEnrolled, DeviceOut, UsageOut, UsageQuery
+from gateway.api.idempotency import idempotent
+from gateway.api.schemas import Empty
+from gateway.domain.devices import DeviceKind
+from gateway.services import devices
+
+blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices",
+                   description="Device enrollment (certificate + signing key), revocation and usage.")
+
+
+@blp.before_request
+def _authenticate() -> None:
+    require_key()
+
+
+@blp.route("", methods=["POST"])
+@idempotent
+@blp.arguments(DeviceCreate)
+@blp.response(200, DeviceEnrolled)
+def enroll_device(body):
+    """Enroll a device: sign its CSR (CN = the new device id) and register its signing key."""
+    enrolled = devices.enroll_device(gateway(), principal().merchant_id, devices.Enrollment(
+        csr=body["csr"], model=body["model"], kind=DeviceKind(body["kind"]), signing_key=body["signing_key"]))
+    device_id = enrolled.device.id
+    return {
+        **{attribute.key: getattr(enrolled.device, attribute.key)
+           for attribute in sa_inspect(enrolled.device).mapper.column_attrs},
+        "certificate": enrolled.certificate,
+        "certificate_chain": enrolled.certificate_chain,
+        "ca_certificate": enrolled.ca_certificate,
+        "broker": {"url": enrolled.broker_url, "telemetry_topic": wire.telemetry_topic(device_id),
+                   "confirmations_topic": wire.confirmations_topic(device_id),
+                   "commands_topic": wire.commands_topic(device_id)},
+    }
+
+
+@blp.route("/<device_id>", methods=["GET"])
+@blp.response(200, DeviceOut)
+def get_device(device_id):
+    """A device: state, certificate, last contact and message counts."""
+    return devices.get_device(gateway(), principal().merchant_id, device_id)
+
+
+@blp.route("/<device_id>/revoke", methods=["POST"])
+@idempotent
+@blp.arguments(Empty)
+@blp.response(200, DeviceOut)
+def revoke_device(_body, device_id):
+    """Revoke a device: its messages are refused from now on and its certificate joins the CRL."""
+    return devices.revoke_device(gateway(), principal().merchant_id, device_id)
+
+
+@blp.route("/<device_id>/usage", methods=["GET"])
+@blp.arguments(UsageQuery, location="query")
+@blp.response(200, UsageOut)
+def device_usage(query, device_id):
+    """Daily usage aggregates (UTC days) from the device's stored telemetry."""
+    days = devices.device_usage(gateway(), principal().merchant_id, device_id, query["from_"], query["to"])
+    return {"device": device_id, "data": days}

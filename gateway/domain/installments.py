@@ -1,0 +1,219 @@
+"""Installment schedules: pure arithmetic in fen with Decimal rates.
+
+Methods (DESIGN.md, domain facts):
+- equal_installment: the annuity on a declining balance, EMI = P r (1+r)^n / ((1+r)^n - 1);
+  each period's interest is the balance times the monthly rate, the rest of the EMI is principal.
+- equal_principal: P/n principal each period plus interest on the outstanding balance.
+- interest_free: P/n principal each period plus a flat fee (fee rate x P) spread evenly.
+
+Every amount is rounded half up to the fen, and the last period absorbs what rounding left, as
+Apache Fineract does: the principals always add up to the financed amount exactly.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from enum import Enum
+
+from gateway.domain.errors import InvalidRequest
+
+TERMS = (3, 6, 12, 24)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
+MONTHS_PER_YEAR = 12
+
+
+class Method(str, Enum):
+    EQUAL_INSTALLMENT = "equal_installment"
+    EQUAL_PRINCIPAL = "equal_principal"
+    INTEREST_FREE = "interest_free"
+
+
+@dataclass(frozen=True)
+class Period:
+    number: int
+    due_date: date
+    principal: int
+    interest: int  # interest, or the fee share with interest_free
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest
+
+
+@dataclass(frozen=True)
+class Schedule:
+    financed: int
+    method: Method
+    apr: Decimal  # the annual percentage rate the customer pays, in percent
+    periods: tuple[Period, ...]
+
+    @property
+    def cost_of_credit(self) -> int:
+        return sum(period.interest for period in self.periods)
+
+    @property
+    def total_repayable(self) -> int:
+        return self.financed + self.cost_of_credit
+
+
+def fen(value: Decimal) -> int:
+    return int(value.quantize(ONE, rounding=ROUND_HALF_UP))
+
+
+def add_months(start: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it is shorter (31 Jan -> 28 Feb)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def build_schedule(financed: int, term_months: int, method: Method, *, apr: Decimal = Decimal(0), fee_rate: Decimal = Decimal(0), start: date) -> Schedule:
+    """The full schedule of a loan of `financed` fen starting on `start` (first due a month later).
+    `apr` is the nominal annual rate in percent (e.g. Decimal("12.5")); `fee_rate` the flat fee
+    share of the financed amount for interest_free (e.g. Decimal("0.03"))."""
+    _check(financed, term_months, apr, fee_rate)
+    due_dates = [add_months(start, k) for k in range(1, term_months + 1)]
+    monthly = apr / HUNDRED / MONTHS_PER_YEAR
+    if method is Method.EQUAL_INSTALLMENT:
+        parts = _annuity(financed, term_months, monthly)
+    elif method is Method.EQUAL_PRINCIPAL:
+        parts = _equal_principal(financed, term_months, monthly)
+    else:
+        parts = _flat_fee(financed, term_months, fen(financed * fee_rate))
+    periods = tuple(Period(k + 1, due_dates[k], principal, interest) for k, (principal, interest) in enumerate(parts))
+    stated = apr if method is not Method.INTEREST_FREE else effective_apr(financed, [p.total for p in periods])
+    return Schedule(financed, method, stated, periods)
+
+
+def _annuity(financed: int, n: int, r: Decimal) -> list[tuple[int, int]]:
+    if r == 0:
+        return _equal_principal(financed, n, r)
+    growth = (ONE + r) ** n
+    emi = fen(financed * r * growth / (growth - ONE))
+    parts, balance = [], financed
+    for _ in range(n - 1):
+        interest = fen(balance * r)
+        principal = min(emi - interest, balance)
+        parts.append((principal, interest))
+        balance -= principal
+    parts.append((balance, fen(balance * r)))  # the last period absorbs the rounding
+    return parts
+
+
+def _equal_principal(financed: int, n: int, r: Decimal) -> list[tuple[int, int]]:
+    share = financed // n
+    parts, balance = [], financed
+    for k in range(n):
+        principal = share if k < n - 1 else balance
+        parts.append((principal, fen(balance * r)))
+        balance -= principal
+    return parts
+
+
+def _flat_fee(financed: int, n: int, fee: int) -> list[tuple[int, int]]:
+    share, fee_share = financed // n, fee // n
+    return [
+        (share if k < n - 1 else financed - share * (n - 1), fee_share if k < n - 1 else fee - fee_share * (n - 1))
+        for k in range(n)
+    ]
+
+
+def effective_apr(financed: int, payments: list[int]) -> Decimal:
+    """The nominal annual rate (percent, 2 places) at which the monthly payments are worth exactly
+    the financed amount today: the APR a fee-based plan really costs."""
+    if sum(payments) <= financed:
+        return Decimal("0.00")
+    with localcontext() as ctx:
+        ctx.prec = 16
+        principal = Decimal(financed)
+        low, high = Decimal(0), Decimal("0.5")  # monthly rates
+        for _ in range(40):  # bisection: present value falls as the rate rises
+            mid = (low + high) / 2
+            factor, present = ONE / (ONE + mid), Decimal(0)
+            discount = ONE
+            for amount in payments:
+                discount *= factor
+                present += amount * discount
+            low, high = (mid, high) if present > principal else (low, mid)
+        return (low * MONTHS_PER_YEAR * HUNDRED).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def payoff_amount(schedule: Schedule, paid_periods: int, as_of: date) -> tuple[int, int]:
+    """(principal still owed, interest due now) to repay early. On the declining-balance methods
+    future interest is waived: only the current period's interest is owed if it has begun; the
+    flat fee of interest_free plans is earned up front and stays owed in full."""
+    remaining = schedule.periods[paid_periods:]
+    principal = sum(period.principal for period in remaining)
+    if schedule.method is Method.INTEREST_FREE:
+        return principal, sum(period.interest for period in remaining)
+    current = remaining[0] if remaining else None
+    previous_due = schedule.periods[paid_periods - 1].due_date if paid_periods else None
+    started = current is not None and (previous_due is None or as_of > previous_due)
+    return principal, (current.interest if started else 0)
+
+
+def _check(financed: int, term_months: int, apr: Decimal, fee_rate: Decimal) -> None:
+    if isinstance(financed, bool) or not isinstance(financed, int) or financed <= 0:
+        raise InvalidRequest("amount_invalid", "The financed amount must be a positive number of fen.", "amount")
+    if term_months not in TERMS:
+        raise InvalidRequest("term_invalid", f"term_months must be one of {', '.join(map(str, TERMS))}.", "term_months")
+    if not (Decimal(0) <= apr <= Decimal(36)):
+        raise InvalidRequest("apr_invalid", "apr must be between 0 and 36 percent.", "apr")
+    if not (Decimal(0) <= fee_rate <= Decimal("0.5")):
+        raise InvalidRequest("fee_rate_invalid", "fee_rate must be between 0 and 0.5.", "fee_rate")
+
+
+# ---- collection, lateness and delinquency ------------------------------------------------------
+
+# Days after the due date on which a failed debit is tried again, within the grace period.
+RETRY_OFFSETS_DAYS = (0, 1, 3, 5, 7, 10, 14)
+# Once past grace, a delinquent plan is still tried weekly so that it can recover by itself.
+DELINQUENT_RETRY_DAYS = 7
+
+
+class Delinquency(str, Enum):
+    CURRENT = "current"
+    GRACE = "grace"
+    DAYS_1_30 = "1-30"
+    DAYS_31_60 = "31-60"
+    DAYS_61_90 = "61-90"
+    DEFAULT = "default"
+
+
+BUCKET_ORDER = list(Delinquency)
+
+
+def delinquency_bucket(days_past_due: int, grace_days: int) -> Delinquency:
+    """Buckets count days past the end of the grace period."""
+    if days_past_due <= 0:
+        return Delinquency.CURRENT
+    if days_past_due <= grace_days:
+        return Delinquency.GRACE
+    late = days_past_due - grace_days
+    if late <= 30:
+        return Delinquency.DAYS_1_30
+    if late <= 60:
+        return Delinquency.DAYS_31_60
+    if late <= 90:
+        return Delinquency.DAYS_61_90
+    return Delinquency.DEFAULT
+
+
+def next_attempt_day(days_past_due: int, grace_days: int) -> int:
+    """Days after the due date of the next debit attempt, after a failure today."""
+    for offset in RETRY_OFFSETS_DAYS:
+        if days_past_due < offset <= grace_days:
+            return offset
+    return max(days_past_due, grace_days) + DELINQUENT_RETRY_DAYS
+
+
+def late_fee(installment_total: int, fixed: int, rate: Decimal, cap: int, already_charged: int) -> int:
+    """The fee for one installment that ran past grace, never taking the plan's fees past the cap."""
+    return max(0, min(fixed + fen(installment_total * rate), cap - already_charged))
+
+
+def down_payment(price: int, share: Decimal) -> int:
+    return fen(price * share)

@@ -1,0 +1,526 @@
+"""Installment plans: products, quotes, plans, collecting what falls due, lateness, early
+payment and cooling-off cancellation.
+
+Money: the down payment is an ordinary sale to the merchant; the financed rest is paid to the
+merchant at once (less its fee) and becomes the customer's receivable; each collection repays
+principal and earns interest and late fees for the platform. Each installment debit is an
+ordinary payment on the customer's saved card (purpose "installment"), so callbacks, time-outs
+and reconciliation work for it as for any payment; `payment_settled` is where its outcome lands.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.adapters.connectors.sandbox_core import BEIJING
+from gateway.adapters.db import ledger_repository as ledger
+from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
+from gateway.adapters.db.models import Merchant, Payment, SavedCard
+from gateway.domain import installments as rules
+from gateway.domain.clock import as_utc
+from gateway.domain.consent import ConsentKind
+from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
+from gateway.domain.ids import new_id
+from gateway.domain.ledger import collection_entry, financing_entry, financing_reversal_entry
+from gateway.domain.money import merchant_fee
+from gateway.domain.reconciliation import CLAIM_LEASE
+from gateway.services import device_credit, events
+from gateway.services.context import Gateway
+from gateway.services.customers import owned_customer, require_consent
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = ("pending", "active")
+
+
+class CreditLimitExceeded(DomainError):
+    status = 402
+    type = "installment_error"
+
+
+# ---- products and quotes ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProductTerms:
+    name: str
+    terms: list[int]
+    method: rules.Method
+    apr: Decimal = Decimal(0)
+    fee_rate: Decimal = Decimal(0)
+    down_payment_share: Decimal = Decimal(0)
+    min_amount: int = 100_00
+    max_amount: int = 50_000_00
+    grace_days: int = 5
+    late_fee_fixed: int = 20_00
+    late_fee_rate: Decimal = Decimal(0)
+    late_fee_cap: int = 200_00
+    cooling_off_days: int = 7
+
+
+def create_product(gw: Gateway, merchant_id: str, terms: ProductTerms) -> InstallmentProduct:
+    if not terms.terms or any(term not in rules.TERMS for term in terms.terms):
+        raise InvalidRequest("term_invalid", f"terms must be chosen from {', '.join(map(str, rules.TERMS))}.", "terms")
+    if not (Decimal(0) <= terms.down_payment_share < Decimal(1)):
+        raise InvalidRequest("down_payment_share_invalid", "down_payment_share must be in [0, 1).", "down_payment_share")
+    if not (0 < terms.min_amount <= terms.max_amount):
+        raise InvalidRequest("amount_range_invalid", "min_amount must be positive and at most max_amount.", "min_amount")
+    # Checks the rates the same way a quote would, so a product that exists can always quote.
+    rules.build_schedule(terms.min_amount, terms.terms[0], terms.method, apr=terms.apr, fee_rate=terms.fee_rate, start=date(2000, 1, 1))
+    product = InstallmentProduct(
+        id=new_id("ipr"), merchant_id=merchant_id, name=terms.name, terms=sorted(set(terms.terms)), method=terms.method.value,
+        apr=terms.apr, fee_rate=terms.fee_rate, down_payment_share=terms.down_payment_share, min_amount=terms.min_amount,
+        max_amount=terms.max_amount, grace_days=terms.grace_days, late_fee_fixed=terms.late_fee_fixed,
+        late_fee_rate=terms.late_fee_rate, late_fee_cap=terms.late_fee_cap, cooling_off_days=terms.cooling_off_days,
+        created_at=gw.clock(),
+    )
+    with gw.db.unit_of_work() as session:
+        session.add(product)
+    return product
+
+
+def get_product(gw: Gateway, merchant_id: str, product_id: str) -> InstallmentProduct:
+    with gw.db.unit_of_work() as session:
+        return _owned_product(session, merchant_id, product_id)
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount: int
+    down_payment: int
+    schedule: rules.Schedule
+
+
+def quote(gw: Gateway, merchant_id: str, amount: int, *, product_id: str | None = None, term_months: int | None = None,
+          method: rules.Method | None = None, apr: Decimal | None = None, fee_rate: Decimal | None = None) -> Quote:
+    """The exact schedule a shopper would agree to: from a product (with its down payment), or
+    from inline terms (the whole amount financed)."""
+    today = local_today(gw)
+    if product_id is None:
+        if term_months is None or method is None:
+            raise InvalidRequest("parameter_missing", "Give a product, or term_months and method.", "product")
+        schedule = rules.build_schedule(amount, term_months, method, apr=apr or Decimal(0), fee_rate=fee_rate or Decimal(0), start=today)
+        return Quote(amount, 0, schedule)
+    with gw.db.unit_of_work() as session:
+        product = _owned_product(session, merchant_id, product_id)
+    return _product_quote(product, amount, term_months, today)
+
+
+def _product_quote(product: InstallmentProduct, amount: int, term_months: int | None, start: date) -> Quote:
+    if term_months not in product.terms:
+        raise InvalidRequest("term_invalid", f"This product offers {', '.join(map(str, product.terms))} months.", "term_months")
+    if not (product.min_amount <= amount <= product.max_amount):
+        raise InvalidRequest("amount_out_of_range", f"This product finances {product.min_amount} to {product.max_amount} fen.", "amount")
+    down = rules.down_payment(amount, product.down_payment_share)
+    schedule = rules.build_schedule(amount - down, term_months, rules.Method(product.method), apr=product.apr, fee_rate=product.fee_rate, start=start)
+    return Quote(amount, down, schedule)
+
+
+# ---- plans ------------------------------------------------------------------------------------
+
+def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> InstallmentPlan:
+    """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
+    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending."""
+    from gateway.services import payments
+
+    with gw.db.unit_of_work() as session:
+        customer = owned_customer(session, merchant_id, customer_id, active=True)
+        require_consent(session, customer.id, ConsentKind.IDENTITY, ConsentKind.BANK_CARD)
+        card = session.execute(select(SavedCard).where(SavedCard.id == card_id, SavedCard.customer_id == customer_id)).scalar_one_or_none()
+        if card is None or card.status != "active":
+            raise InvalidRequest("card_not_active", "The card must be an active saved card of this customer.", "card")
+        product = _owned_product(session, merchant_id, product_id)
+        offer = _product_quote(product, amount, term_months, local_today(gw))
+        available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
+        if offer.schedule.financed > available:
+            raise CreditLimitExceeded("credit_limit_exceeded", f"The customer has {max(available, 0)} fen of installment credit left.", "amount")
+        plan = InstallmentPlan(
+            id=new_id("ipl"), merchant_id=merchant_id, customer_id=customer_id, saved_card_id=card_id, product_id=product_id,
+            device_id=device_id, amount=amount, currency="CNY", down_payment=offer.down_payment, financed=offer.schedule.financed,
+            term_months=term_months, method=product.method, apr=offer.schedule.apr, start_date=local_today(gw), state="pending",
+            delinquency=rules.Delinquency.CURRENT.value, late_fees_charged=0, created_at=gw.clock(),
+            down_payment_payment_id=new_id("pay") if offer.down_payment else None,
+        )
+        session.add(plan)
+    if offer.down_payment == 0:
+        with gw.db.unit_of_work() as session:
+            _activate(gw, session, _locked_plan(session, merchant_id, plan.id))
+        return get_plan(gw, merchant_id, plan.id).plan
+    down = payments.create_payment(
+        gw, merchant_id,
+        payments.NewPayment(offer.down_payment, "CNY", payments.PaymentMethod("saved_card", card_id), confirm=True,
+                            description=f"down payment, installment plan {plan.id}", purpose="down_payment", installment_plan_id=plan.id),
+        payment_id=plan.down_payment_payment_id,
+    )
+    log.info("plan %s: down payment %s is %s", plan.id, down.id, down.status)
+    return get_plan(gw, merchant_id, plan.id).plan
+
+
+def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
+    """A payment of a plan (its down payment, or a collection) reached its outcome."""
+    plan = session.execute(select(InstallmentPlan).where(InstallmentPlan.id == payment.installment_plan_id).with_for_update()).scalar_one()
+    if payment.purpose == "down_payment":
+        if payment.status == "succeeded" and plan.state == "pending":
+            _activate(gw, session, plan)
+        elif payment.status == "failed" and plan.state == "pending":
+            plan.state, plan.canceled_at = "canceled", gw.clock()
+            log.info("plan %s canceled: down payment failed (%s)", plan.id, payment.failure_code)
+        return
+    if payment.status == "succeeded":
+        _collected(gw, session, plan, payment)
+    elif payment.status == "failed":
+        _collection_failed(gw, session, plan, payment)
+
+
+def _activate(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
+    product = session.get(InstallmentProduct, plan.product_id)
+    schedule = rules.build_schedule(plan.financed, plan.term_months, rules.Method(plan.method), apr=product.apr, fee_rate=product.fee_rate, start=plan.start_date)
+    for period in schedule.periods:
+        session.add(Installment(
+            plan_id=plan.id, number=period.number, due_date=period.due_date, principal=period.principal, interest=period.interest,
+            late_fee=0, paid_principal=0, paid_interest=0, paid_late_fee=0, waived_interest=0, status="scheduled", attempts=0,
+            next_attempt_at=_start_of(period.due_date),
+        ))
+    rate = session.execute(select(Merchant.discount_rate).where(Merchant.id == plan.merchant_id)).scalar_one()
+    ledger.post(session, financing_entry(
+        reference=plan.id, merchant_id=plan.merchant_id, customer_id=plan.customer_id, currency=plan.currency,
+        financed=plan.financed, fee=merchant_fee(plan.financed, rate),
+    ))
+    plan.state = "active"
+    session.flush()
+    device_credit.plan_activated(gw, session, plan, paid_until(session, plan, product))
+    log.info("plan %s active: %s fen financed over %s months", plan.id, plan.financed, plan.term_months)
+
+
+# ---- collecting -------------------------------------------------------------------------------
+
+def collect_due(gw: Gateway, batch: int = 100) -> int:
+    """Debit every installment that is due and not being collected. Claimed with SKIP LOCKED and
+    marked `collecting` (with the id its debit will have) in one short transaction, so two
+    workers never debit it twice. A claim whose worker died before creating the debit is taken
+    over once its lease ends; one whose debit exists is settled by that debit, never redone."""
+    from gateway.services import payments
+
+    now = gw.clock()
+    abandoned = and_(
+        Installment.status == "collecting",
+        ~select(Payment.id).where(Payment.id == Installment.collecting_payment_id).exists(),
+    )
+    with gw.db.unit_of_work() as session:
+        claimed = list(session.execute(
+            select(Installment).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+            .where(or_(Installment.status == "scheduled", abandoned), Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
+            .order_by(Installment.next_attempt_at).limit(batch).with_for_update(skip_locked=True, of=Installment)
+        ).scalars())
+        work = []
+        for installment in claimed:
+            plan = session.execute(select(InstallmentPlan).where(InstallmentPlan.id == installment.plan_id)).scalar_one()
+            installment.status = "collecting"
+            installment.collecting_payment_id = new_id("pay")
+            installment.next_attempt_at = now + CLAIM_LEASE
+            work.append((plan, installment.number, installment.collecting_payment_id, _owed(installment)))
+    for plan, number, payment_id, amount in work:
+        request = payments.NewPayment(amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
+                                      description=f"installment {number} of plan {plan.id}", metadata={"installment": str(number)},
+                                      purpose="installment", installment_plan_id=plan.id)
+        try:
+            payments.create_payment(gw, plan.merchant_id, request, payment_id=payment_id)
+        except DomainError as refused:  # card disabled, consent withdrawn: a failed attempt
+            with gw.db.unit_of_work() as session:
+                plan = _locked_plan(session, plan.merchant_id, plan.id)
+                installment = _installment(session, plan.id, number)
+                _attempt_failed(gw, session, plan, installment, refused.code)
+    return len(work)
+
+
+def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> Payment:
+    """Early or manual payment from the plan's card: the next installment, any amount, or the
+    payoff amount (future interest waived on the declining-balance methods)."""
+    from gateway.services import payments
+
+    with gw.db.unit_of_work() as session:
+        plan = _locked_plan(session, merchant_id, plan_id)
+        if plan.state != "active":
+            raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
+        if session.execute(select(Installment.seq).where(Installment.plan_id == plan.id, Installment.status == "collecting")).first():
+            raise Conflict("collection_in_progress", "A payment for this plan is in progress; try again shortly.", "plan")
+        unpaid = _unpaid(session, plan.id)
+        if kind == "next":
+            owed = _owed(unpaid[0])
+        elif kind == "payoff":
+            owed = payoff_quote(gw, merchant_id, plan_id, session=session)["total"]
+        else:
+            total_owed = sum(_owed(item) for item in unpaid)
+            if amount is None or not (0 < amount <= total_owed):
+                raise InvalidRequest("amount_invalid", f"amount must be 1 to {total_owed} fen.", "amount")
+            owed = amount
+        payment_id = new_id("pay")
+        for item in unpaid:  # no scheduled debit may start while this one runs
+            item.status, item.collecting_payment_id = "collecting", payment_id
+            item.next_attempt_at = gw.clock() + CLAIM_LEASE
+    request = payments.NewPayment(owed, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
+                                  description=f"{kind} payment, plan {plan.id}", metadata={"intent": kind},
+                                  purpose="installment", installment_plan_id=plan.id)
+    try:
+        return payments.create_payment(gw, merchant_id, request, payment_id=payment_id)
+    except DomainError:
+        with gw.db.unit_of_work() as session:
+            for item in _unpaid(session, plan.id):
+                if item.collecting_payment_id == payment_id:
+                    item.status, item.collecting_payment_id = "scheduled", None
+        raise
+
+
+def payoff_quote(gw: Gateway, merchant_id: str, plan_id: str, session: Session | None = None) -> dict:
+    def compute(session: Session) -> dict:
+        plan = _owned_plan(session, merchant_id, plan_id)
+        unpaid = _unpaid(session, plan.id)
+        if plan.state != "active" or not unpaid:
+            raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
+        today = local_today(gw)
+        principal = sum(item.principal - item.paid_principal for item in unpaid)
+        late_fees = sum(item.late_fee - item.paid_late_fee for item in unpaid)
+        interest = sum(_interest_if_paid_off(plan, item, today) for item in unpaid)
+        return {"plan": plan.id, "principal": principal, "interest": interest, "late_fees": late_fees, "total": principal + interest + late_fees, "as_of": today}
+
+    if session is not None:
+        return compute(session)
+    with gw.db.unit_of_work() as session:
+        return compute(session)
+
+
+def _interest_if_paid_off(plan: InstallmentPlan, item: Installment, today: date) -> int:
+    """Interest still owed on an installment when the plan is paid off today: on declining-balance
+    plans interest is owed only for periods already begun (due date less a month is past);
+    a flat fee is earned when the plan starts and stays owed."""
+    owed = item.interest - item.paid_interest - item.waived_interest
+    if plan.method == rules.Method.INTEREST_FREE.value:
+        return owed
+    period_start = rules.add_months(plan.start_date, item.number - 1)
+    return owed if today > period_start or item.due_date <= today else 0
+
+
+def _collected(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
+    unpaid = _unpaid(session, plan.id)
+    if (payment.metadata_ or {}).get("intent") == "payoff":
+        today = local_today(gw)
+        for item in unpaid:
+            item.waived_interest += item.interest - item.paid_interest - item.waived_interest - _interest_if_paid_off(plan, item, today)
+    left, split = payment.amount_received, {"principal": 0, "interest": 0, "late_fee": 0}
+    for item in unpaid:  # oldest first: late fee, then interest, then principal
+        for part, due in (("late_fee", item.late_fee - item.paid_late_fee), ("interest", item.interest - item.paid_interest - item.waived_interest), ("principal", item.principal - item.paid_principal)):
+            take = min(left, due)
+            setattr(item, f"paid_{part}", getattr(item, f"paid_{part}") + take)
+            split[part] += take
+            left -= take
+        if _owed(item) == 0:
+            item.status, item.paid_at, item.collecting_payment_id = "paid", gw.clock(), None
+            events.record(session, plan.merchant_id, "installment.paid", installment_snapshot(plan, item), gw.clock())
+        else:
+            item.status, item.collecting_payment_id = "scheduled", None
+            item.next_attempt_at = max(as_utc(item.next_attempt_at) if item.next_attempt_at else gw.clock(), _start_of(item.due_date))
+    if left:
+        raise Conflict("overpayment", f"{left} fen more than the plan owes.", "amount")  # pay_now prevents it
+    ledger.post(session, collection_entry(
+        reference=payment.id, connector=payment.connector, customer_id=plan.customer_id, currency=plan.currency,
+        principal=split["principal"], interest=split["interest"], late_fee=split["late_fee"],
+    ))
+    product = session.get(InstallmentProduct, plan.product_id)
+    if not _unpaid(session, plan.id):
+        plan.state, plan.completed_at = "completed", gw.clock()
+        plan.delinquency = rules.Delinquency.CURRENT.value
+        events.record(session, plan.merchant_id, "plan.completed", plan_snapshot(plan), gw.clock())
+        device_credit.plan_completed(gw, session, plan)
+        log.info("plan %s completed", plan.id)
+        return
+    _refresh_delinquency(gw, session, plan, product)
+    device_credit.paid_until_changed(gw, session, plan, paid_until(session, plan, product))
+
+
+def _collection_failed(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
+    for item in session.execute(select(Installment).where(Installment.plan_id == plan.id, Installment.collecting_payment_id == payment.id)).scalars():
+        if (payment.metadata_ or {}).get("intent"):
+            item.status = "scheduled"  # a manual payment failed: the schedule goes on as before
+            continue
+        _attempt_failed(gw, session, plan, item, payment.failure_code)
+
+
+def _attempt_failed(gw: Gateway, session: Session, plan: InstallmentPlan, item: Installment, reason: str | None) -> None:
+    product = session.get(InstallmentProduct, plan.product_id)
+    days_late = (local_today(gw) - item.due_date).days
+    item.status, item.collecting_payment_id = "scheduled", None
+    item.attempts += 1
+    item.next_attempt_at = _start_of(item.due_date + timedelta(days=rules.next_attempt_day(max(days_late, 0), product.grace_days)))
+    events.record(session, plan.merchant_id, "installment.failed", {**installment_snapshot(plan, item), "failure_code": reason}, gw.clock())
+    log.info("plan %s installment %s not collected (%s); next try %s", plan.id, item.number, reason, item.next_attempt_at)
+
+
+# ---- lateness ---------------------------------------------------------------------------------
+
+def update_delinquency(gw: Gateway, batch: int = 500) -> int:
+    """Charge late fees past grace and move plans through the delinquency buckets."""
+    today = local_today(gw)
+    with gw.db.unit_of_work() as session:
+        plans = list(session.execute(
+            select(InstallmentPlan).where(
+                InstallmentPlan.state == "active",
+                InstallmentPlan.id.in_(select(Installment.plan_id).where(Installment.status != "paid", Installment.due_date < today)),
+            ).limit(batch).with_for_update(skip_locked=True)
+        ).scalars())
+        for plan in plans:
+            _refresh_delinquency(gw, session, plan, session.get(InstallmentProduct, plan.product_id))
+    return len(plans)
+
+
+def _refresh_delinquency(gw: Gateway, session: Session, plan: InstallmentPlan, product: InstallmentProduct) -> None:
+    today = local_today(gw)
+    overdue = [item for item in _unpaid(session, plan.id) if item.due_date < today]
+    days = max(((today - item.due_date).days for item in overdue), default=0)
+    for item in overdue:
+        if (today - item.due_date).days > product.grace_days and item.late_fee == 0:
+            item.late_fee = rules.late_fee(item.principal + item.interest, product.late_fee_fixed, product.late_fee_rate, product.late_fee_cap, plan.late_fees_charged)
+            plan.late_fees_charged += item.late_fee
+    bucket = rules.delinquency_bucket(days, product.grace_days)
+    before = rules.Delinquency(plan.delinquency)
+    plan.delinquency = bucket.value
+    if rules.BUCKET_ORDER.index(bucket) > rules.BUCKET_ORDER.index(before) and bucket not in (rules.Delinquency.CURRENT, rules.Delinquency.GRACE):
+        events.record(session, plan.merchant_id, "plan.delinquent", plan_snapshot(plan), gw.clock())
+        log.info("plan %s delinquent: %s", plan.id, bucket.value)
+
+
+def paid_until(session: Session, plan: InstallmentPlan, product: InstallmentProduct) -> date:
+    """The device may be used until the next unpaid due date plus the grace days."""
+    unpaid = _unpaid(session, plan.id)
+    if not unpaid:
+        return rules.add_months(plan.start_date, plan.term_months)
+    return unpaid[0].due_date + timedelta(days=product.grace_days)
+
+
+# ---- cancellation -----------------------------------------------------------------------------
+
+def cancel_plan(gw: Gateway, merchant_id: str, plan_id: str) -> InstallmentPlan:
+    """Within the cooling-off period and before any installment is paid: the plan is voided, the
+    financing undone, the down payment refunded and the device released."""
+    from gateway.services import refunds
+
+    with gw.db.unit_of_work() as session:
+        plan = _locked_plan(session, merchant_id, plan_id)
+        product = session.get(InstallmentProduct, plan.product_id)
+        if plan.state != "active":
+            raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
+        if local_today(gw) > plan.start_date + timedelta(days=product.cooling_off_days):
+            raise Conflict("cooling_off_over", f"Plans can be canceled within {product.cooling_off_days} days.", "plan")
+        if any(item.paid_principal or item.paid_interest or item.status == "collecting" for item in session.execute(select(Installment).where(Installment.plan_id == plan.id)).scalars()):
+            raise Conflict("plan_has_payments", "An installment was already paid; pay the plan off instead.", "plan")
+        rate = session.execute(select(Merchant.discount_rate).where(Merchant.id == plan.merchant_id)).scalar_one()
+        ledger.post(session, financing_reversal_entry(
+            reference=plan.id, merchant_id=plan.merchant_id, customer_id=plan.customer_id, currency=plan.currency,
+            financed=plan.financed, fee=merchant_fee(plan.financed, rate),
+        ))
+        for item in session.execute(select(Installment).where(Installment.plan_id == plan.id)).scalars():
+            item.status = "canceled"
+        plan.state, plan.canceled_at = "canceled", gw.clock()
+        device_credit.plan_canceled(gw, session, plan)
+        events.record(session, plan.merchant_id, "plan.canceled", plan_snapshot(plan), gw.clock())
+    if plan.down_payment_payment_id:
+        refunds.create_refund(gw, merchant_id, plan.down_payment_payment_id, None)
+    log.info("plan %s canceled in cooling-off", plan.id)
+    return plan
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanView:
+    plan: InstallmentPlan
+    installments: list[Installment]
+    paid: int
+    due: int
+    overdue: int
+    outstanding: int
+
+
+def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
+    today = local_today(gw)
+    with gw.db.unit_of_work() as session:
+        plan = _owned_plan(session, merchant_id, plan_id)
+        items = list(session.execute(select(Installment).where(Installment.plan_id == plan.id).order_by(Installment.number)).scalars())
+    live = [item for item in items if item.status != "canceled"]
+    return PlanView(
+        plan=plan,
+        installments=items,
+        paid=sum(item.paid_principal + item.paid_interest + item.paid_late_fee for item in items),
+        due=sum(_owed(item) for item in live if item.due_date <= today),
+        overdue=sum(_owed(item) for item in live if item.due_date < today),
+        outstanding=sum(_owed(item) for item in live),
+    )
+
+
+def installment_snapshot(plan: InstallmentPlan, item: Installment) -> dict:
+    return {"object": "installment", "plan": plan.id, "number": item.number, "due_date": item.due_date.isoformat(),
+            "principal": item.principal, "interest": item.interest, "late_fee": item.late_fee, "status": item.status}
+
+
+def plan_snapshot(plan: InstallmentPlan) -> dict:
+    return {"object": "installment_plan", "id": plan.id, "customer": plan.customer_id, "state": plan.state,
+            "delinquency": plan.delinquency, "amount": plan.amount, "financed": plan.financed, "device": plan.device_id}
+
+
+def local_today(gw: Gateway) -> date:
+    """Due dates are Beijing calendar days."""
+    return gw.clock().astimezone(BEIJING).date()
+
+
+def _start_of(day: date) -> datetime:
+    """Midnight in Beijing starting `day`, in UTC (SQLite keeps no zone: store UTC everywhere)."""
+    return datetime.combine(day, time(0, 0), BEIJING).astimezone(timezone.utc)
+
+
+def _owed(item: Installment) -> int:
+    return (item.principal - item.paid_principal) + (item.interest - item.paid_interest - item.waived_interest) + (item.late_fee - item.paid_late_fee)
+
+
+def _unpaid(session: Session, plan_id: str) -> list[Installment]:
+    return list(session.execute(
+        select(Installment).where(Installment.plan_id == plan_id, Installment.status.in_(("scheduled", "collecting"))).order_by(Installment.number)
+    ).scalars())
+
+
+def _installment(session: Session, plan_id: str, number: int) -> Installment:
+    return session.execute(select(Installment).where(Installment.plan_id == plan_id, Installment.number == number).with_for_update()).scalar_one()
+
+
+def _outstanding(session: Session, customer_id: str) -> int:
+    """Principal the customer still owes or is about to owe across open plans."""
+    owed = session.execute(
+        select(func.coalesce(func.sum(Installment.principal - Installment.paid_principal), 0))
+        .join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+        .where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state == "active", Installment.status != "paid")
+    ).scalar_one()
+    pending = session.execute(
+        select(func.coalesce(func.sum(InstallmentPlan.financed), 0)).where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state == "pending")
+    ).scalar_one()
+    return int(owed) + int(pending)
+
+
+def _owned_product(session: Session, merchant_id: str, product_id: str) -> InstallmentProduct:
+    product = session.execute(select(InstallmentProduct).where(InstallmentProduct.id == product_id, InstallmentProduct.merchant_id == merchant_id)).scalar_one_or_none()
+    if product is None:
+        raise NotFound("installment product", product_id, "product")
+    return product
+
+
+def _owned_plan(session: Session, merchant_id: str, plan_id: str, lock: bool = False) -> InstallmentPlan:
+    query = select(InstallmentPlan).where(InstallmentPlan.id == plan_id, InstallmentPlan.merchant_id == merchant_id)
+    plan = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if plan is None:
+        raise NotFound("installment plan", plan_id, "plan")
+    return plan
+
+
+def _locked_plan(session: Session, merchant_id: str, plan_id: str) -> InstallmentPlan:
+    return _owned_plan(session, merchant_id, plan_id, lock=True)
