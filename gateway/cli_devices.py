@@ -165,7 +165,7 @@ def ingest(name: str, broker_url: str | None, batch_size: int) -> None:
     reporter = threading.Thread(target=_report_every, args=(loop, stop, 10.0), daemon=True)
     reporter.start()
     stats = loop.run(stop)
-    click.echo(json.dumps({"ingest": name, "received": stats.received, "stored": stats.stored,
+    click.echo(json.dumps({"ingest": name, "received": stats.received, "stored": stats.stored, "batches": stats.batches,
                            "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
     sys.exit(0)
 

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
-from gateway.adapters.connectors.sandbox_core import BEIJING
+from gateway.domain.clock import BEIJING
 from gateway.config import Settings
 from gateway.domain.sandbox_ids import sandbox_id_number
 from gateway.domain.banks import bank_by_code

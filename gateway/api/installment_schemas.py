@@ -118,6 +118,13 @@ class InstallmentOut(Schema):
     status = fields.String()
 
 
+class DeviceTokenOut(Schema):
+    token = fields.String(metadata={"description": "OpenPAYGO token: sent to the device, or typed in on its keypad."})
+    kind = fields.String(metadata={"description": "add_time | disable_payg | counter_sync"})
+    days = fields.Integer()
+    paid_until = fields.Date(allow_none=True)
+
+
 class PlanOut(Schema):
     id = fields.String(attribute="plan.id")
     object = fields.Constant("installment_plan")
@@ -141,6 +148,7 @@ class PlanOut(Schema):
     overdue = fields.Integer(metadata={"description": "Owed before today."})
     outstanding = fields.Integer()
     schedule = fields.List(fields.Nested(InstallmentOut), attribute="installments")
+    device_tokens = fields.List(fields.Nested(DeviceTokenOut))
     created = UnixTime(attribute="plan.created_at")
 
 

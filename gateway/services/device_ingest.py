@@ -66,6 +66,15 @@ class _Rejected:
     seq: int | None = None
 
 
+@dataclass
+class Verified:
+    """A batch after verify(): messages that passed every check that needs no write, and the
+    rejections so far."""
+
+    accepted: list[_Accepted]
+    rejected: list[_Rejected]
+
+
 class KeyCache:
     """Parsed public keys by their PEM text. Parsing costs more than verifying, and a key's PEM
     never changes meaning; who may use it (device state) is read from the database every batch."""
@@ -91,26 +100,52 @@ class Ingestor:
                                       timedelta(seconds=gw.settings.device_max_message_age_seconds))
 
     def process(self, batch: list[Incoming]) -> BatchResult:
-        """Check and store one batch in one transaction. Raises only if the database fails (the
-        caller then retries the batch and acknowledges nothing)."""
+        """Check and store one batch. Raises only if the database fails (the caller then retries
+        the batch and acknowledges nothing)."""
+        return self.store(self.verify(batch))
+
+    def verify(self, batch: list[Incoming]) -> Verified:
+        """The CPU-heavy half: parse, and check each envelope against its device's registered key
+        (read in one query), the device ids and the freshness window. Writes nothing, so ingest
+        can verify the next batch while the previous one commits."""
         now = self.gw.clock()
         parsed, rejected = self._parse(batch)
-        result = BatchResult()
         with self.gw.db.unit_of_work() as session:
             devices = self._devices(session, {device_id for device_id, _, _ in parsed})
-            accepted = self._check(parsed, devices, now, rejected)
+        return Verified(self._check(parsed, devices, now, rejected), rejected)
+
+    def store(self, verified: Verified) -> BatchResult:
+        """The database half, one transaction: device states read again (a revocation that
+        committed since verify() still wins), dedupe insert, confirmations, rejections, devices."""
+        now = self.gw.clock()
+        rejected = list(verified.rejected)
+        with self.gw.db.unit_of_work() as session:
+            accepted = self._still_active(session, verified.accepted, rejected)
             stored = self._store(session, accepted, now, rejected)
             refused = self._decide_confirmations(session, stored, now, rejected)
             stored = [item for item in stored if (item.device.id, item.message.seq) not in refused]
             self._record_rejections(session, rejected, now)
             self._update_devices(session, stored, rejected, now)
-        result.stored = len(stored)
+        result = BatchResult(stored=len(stored))
         result.confirmations_decided = sum(1 for item in stored if item.message.kind == wire.CONFIRMATION)
         for item in rejected:
             result.rejections[item.reason.value] += 1
             log.warning("rejected device message: reason=%s device=%s seq=%s topic=%.80s",
                         item.reason.value, item.device_id, item.seq, item.topic)
         return result
+
+    @staticmethod
+    def _still_active(session: Session, accepted: list[_Accepted], rejected: list[_Rejected]) -> list[_Accepted]:
+        ids = {item.device.id for item in accepted}
+        if not ids:
+            return accepted
+        active = set(session.scalars(select(Device.id).where(Device.id.in_(ids),
+                                                             Device.state == DeviceState.ACTIVE.value)))
+        for item in accepted:
+            if item.device.id not in active:
+                rejected.append(_Rejected(item.device.id, wire.topic_for(item.message.kind, item.device.id),
+                                          Rejection.DEVICE_NOT_ACTIVE, item.message.seq))
+        return [item for item in accepted if item.device.id in active]
 
     # ---- steps ----
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import Event, Payment, Refund
 from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
+from gateway.domain.clock import as_utc
 from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import DeliveryStatus, listens
@@ -30,6 +31,7 @@ EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values()})
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:
     """Write the event and its pending webhook deliveries in the caller's transaction."""
+    now = as_utc(now)  # SQLite keeps the wall time only: store UTC
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=event_type, data=data, created_at=now)
     session.add(event)
     session.flush()
@@ -145,7 +147,7 @@ def get_event(gw: Gateway, merchant_id: str, event_id: str) -> EventDetail:
 def redeliver(gw: Gateway, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
     """Send the event again, now, with the same id and body: to one endpoint, or to every enabled
     endpoint that got it before or listens for its type now. The retry schedule starts afresh."""
-    now = gw.clock()
+    now = as_utc(gw.clock())
     with gw.db.unit_of_work() as session:
         event = _owned(session, merchant_id, event_id)
         enabled = select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")

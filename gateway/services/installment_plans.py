@@ -17,12 +17,11 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.adapters.connectors.sandbox_core import BEIJING
 from gateway.adapters.db import ledger_repository as ledger
-from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
+from gateway.adapters.db.installment_models import DeviceToken, Installment, InstallmentPlan, InstallmentProduct
 from gateway.adapters.db.models import Merchant, Payment, SavedCard
 from gateway.domain import installments as rules
-from gateway.domain.clock import as_utc
+from gateway.domain.clock import BEIJING, as_utc, beijing_date
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
@@ -134,6 +133,8 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
         if card is None or card.status != "active":
             raise InvalidRequest("card_not_active", "The card must be an active saved card of this customer.", "card")
         product = _owned_product(session, merchant_id, product_id)
+        if device_id is not None:
+            device_credit.require_provisioned(session, device_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
         available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
@@ -442,6 +443,7 @@ class PlanView:
     due: int
     overdue: int
     outstanding: int
+    device_tokens: list
 
 
 def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
@@ -449,6 +451,7 @@ def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
     with gw.db.unit_of_work() as session:
         plan = _owned_plan(session, merchant_id, plan_id)
         items = list(session.execute(select(Installment).where(Installment.plan_id == plan.id).order_by(Installment.number)).scalars())
+        tokens = list(session.execute(select(DeviceToken).where(DeviceToken.plan_id == plan.id).order_by(DeviceToken.id)).scalars())
     live = [item for item in items if item.status != "canceled"]
     return PlanView(
         plan=plan,
@@ -457,6 +460,7 @@ def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
         due=sum(_owed(item) for item in live if item.due_date <= today),
         overdue=sum(_owed(item) for item in live if item.due_date < today),
         outstanding=sum(_owed(item) for item in live),
+        device_tokens=tokens,
     )
 
 
@@ -472,7 +476,7 @@ def plan_snapshot(plan: InstallmentPlan) -> dict:
 
 def local_today(gw: Gateway) -> date:
     """Due dates are Beijing calendar days."""
-    return gw.clock().astimezone(BEIJING).date()
+    return beijing_date(gw.clock())
 
 
 def _start_of(day: date) -> datetime:

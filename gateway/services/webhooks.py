@@ -15,8 +15,12 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from urllib.parse import urlsplit
+
 from gateway.adapters.db.models import Event
+from gateway.adapters.webhook_http import literal_host_is_private
 from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
+from gateway.domain.clock import as_utc
 from gateway.domain.errors import InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import (
@@ -42,7 +46,27 @@ class CreatedEndpoint:
     secret: str  # shown once, at creation; stored only encrypted
 
 
+def allow_private_networks(gw: Gateway) -> bool:
+    """May webhooks go to loopback/private/link-local addresses? In test mode (sandbox endpoints
+    on) yes, so a developer's local receiver works; in production only with
+    PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1."""
+    raw = (gw.settings.env.get("PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS") or "").strip().lower()
+    if not raw:
+        return gw.settings.sandbox_endpoints
+    return raw not in ("0", "false", "no", "off")
+
+
+def check_url(gw: Gateway, url: str) -> None:
+    """Production endpoints must use HTTPS and must not name an internal host."""
+    parts = urlsplit(url)
+    if not gw.settings.sandbox_endpoints and parts.scheme != "https":
+        raise InvalidRequest("url_https_required", "Webhook endpoints must use https.", "url")
+    if not allow_private_networks(gw) and literal_host_is_private(parts.hostname or ""):
+        raise InvalidRequest("url_not_allowed", "Webhook endpoints must be reachable on the public internet.", "url")
+
+
 def create_endpoint(gw: Gateway, merchant_id: str, url: str, enabled_events: list[str], description: str | None = None) -> CreatedEndpoint:
+    check_url(gw, url)
     endpoint_id = new_id("we")
     secret = new_id("whsec", 32)
     with gw.db.unit_of_work() as session:
@@ -57,7 +81,7 @@ def create_endpoint(gw: Gateway, merchant_id: str, url: str, enabled_events: lis
             description=description,
             secret_ciphertext=gw.vault.encrypt(secret.encode(), associated=endpoint_id),
             status=ENABLED,
-            created_at=gw.clock(),
+            created_at=as_utc(gw.clock()),
         )
         session.add(endpoint)
     log.info("webhook endpoint %s for %s: %s %s", endpoint.id, merchant_id, url, endpoint.enabled_events)
@@ -80,7 +104,7 @@ def get_endpoint(gw: Gateway, merchant_id: str, endpoint_id: str) -> WebhookEndp
 
 def delete_endpoint(gw: Gateway, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
     """The endpoint stops receiving events; what was still pending for it is canceled."""
-    now = gw.clock()
+    now = as_utc(gw.clock())
     with gw.db.unit_of_work() as session:
         endpoint = _owned(session, merchant_id, endpoint_id, lock=True)
         endpoint.status = DELETED
@@ -140,7 +164,7 @@ class AttemptResult:
 
 def claim_due(gw: Gateway, limit: int, lease: timedelta) -> list[DeliveryJob]:
     """Claim up to `limit` due deliveries for one lease; nobody else gets them meanwhile."""
-    now = gw.clock()
+    now = as_utc(gw.clock())
     token = new_id("lease", 20)
     with gw.db.unit_of_work() as session:
         rows = list(
@@ -183,7 +207,7 @@ def claim_due(gw: Gateway, limit: int, lease: timedelta) -> list[DeliveryJob]:
 def record_attempt(gw: Gateway, job: DeliveryJob, result: AttemptResult) -> str | None:
     """Settle one attempt: delivered, due again later, or failed for good. Returns the new status,
     or None when the lease was lost (taken over, redelivered or canceled meanwhile)."""
-    now = gw.clock()
+    now = as_utc(gw.clock())
     with gw.db.unit_of_work() as session:
         row = session.execute(select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id).with_for_update()).scalar_one()
         if row.lease_token != job.lease_token or row.status != DeliveryStatus.PENDING.value:

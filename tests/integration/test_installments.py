@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from gateway.adapters.connectors.sandbox_core import BEIJING
+from gateway.domain.clock import BEIJING
 from gateway.adapters.db import ledger_repository
 from gateway.adapters.db.installment_models import Installment
 from gateway.adapters.db.models import Event, Payment

@@ -419,3 +419,55 @@ def test_demo_helper_shows_a_verified_delivery(wgw):
     text = "\n".join(lines)
     assert "payment.succeeded" in text and "signature verified" in text
     assert shop.get("/v1/webhook_endpoints").json["data"] == []  # cleaned up
+
+
+# ---- production URL rules -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "url, code",
+    [
+        ("http://shop.example/hooks", "url_https_required"),
+        ("https://127.0.0.1/hooks", "url_not_allowed"),
+        ("https://[::1]:8443/hooks", "url_not_allowed"),
+        ("https://169.254.169.254/latest/meta-data", "url_not_allowed"),
+        ("https://localhost/hooks", "url_not_allowed"),
+    ],
+)
+def test_production_endpoints_must_be_public_https(database_url, var_dir, url, code):
+    live = make_gateway(database_url, var_dir, sandbox_endpoints=False)
+    try:
+        response = Shop(live).post("/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]})
+        assert response.status_code == 400 and response.json["error"]["code"] == code
+    finally:
+        live.db.dispose()
+
+
+def test_production_workers_do_not_deliver_to_internal_addresses(database_url, var_dir, wgw):
+    shop = Shop(wgw)
+    receiver = LocalReceiver().start()
+    live = make_gateway(database_url, var_dir, sandbox_endpoints=False)
+    live.clock = wgw.clock
+    try:
+        register(shop, receiver.url)  # registered in test mode, delivered by a production worker
+        event_id = record_event(wgw, shop.id)
+        assert drain(live) == 1
+        (delivery,) = deliveries_of(shop, event_id)
+        assert delivery["status"] == "pending" and "non-public address 127.0.0.1" in delivery["last_error"]
+        assert receiver.snapshot() == []
+    finally:
+        receiver.stop()
+        live.db.dispose()
+
+
+def test_http_adapter_refuses_redirects_and_checks_tls():
+    from gateway.adapters import webhook_http
+
+    receiver = LocalReceiver(status=302).start()
+    try:
+        redirected = webhook_http.post(receiver.url, b"{}", {}, timeout=5, allow_private=True)
+        assert redirected.status_code == 302 and "not followed" in redirected.error
+        tls = webhook_http.post(receiver.url.replace("http://", "https://"), b"{}", {}, timeout=5, allow_private=True)
+        assert tls.status_code is None and "SSL" in tls.error  # a plain-HTTP server is no TLS peer
+        assert webhook_http.post(receiver.url, b"{}", {}, timeout=5).error.startswith("refused: 127.0.0.1")
+    finally:
+        receiver.stop()

@@ -109,3 +109,17 @@ def test_event_payload_is_stable_and_shaped_as_documented():
 def test_only_2xx_is_delivered():
     assert is_success(200) and is_success(204)
     assert not any(is_success(code) for code in (None, 199, 301, 400, 500))
+
+
+@pytest.mark.parametrize(
+    "host, private",
+    [
+        ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.0.10", True), ("169.254.169.254", True),
+        ("::1", True), ("[::1]", True), ("::ffff:10.0.0.1", True), ("localhost", True), ("api.localhost", True),
+        ("8.8.8.8", False), ("shop.example", False),
+    ],
+)
+def test_internal_hosts_are_recognised(host, private):
+    from gateway.adapters.webhook_http import literal_host_is_private
+
+    assert literal_host_is_private(host) is private

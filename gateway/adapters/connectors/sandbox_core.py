@@ -26,10 +26,10 @@ from gateway.adapters.connectors.base import CallbackRejected, CardDetails, Char
 from gateway.adapters.db.engine import Database
 from gateway.adapters.db.models import SandboxBankTransaction, SandboxCardBinding
 from gateway.domain.banks import bank_for_card
-from gateway.domain.clock import as_utc
+from gateway.domain.clock import BEIJING, as_utc
 from gateway.domain.ids import new_id
 
-BEIJING = timezone(timedelta(hours=8))
+
 CALLBACK_TOLERANCE = timedelta(minutes=5)
 SMS_CODE_LIFETIME = timedelta(minutes=5)
 

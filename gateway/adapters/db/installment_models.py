@@ -82,3 +82,32 @@ class Installment(Base):
         UniqueConstraint("plan_id", "number", name="uq_installments_plan_number"),
         Index("ix_installments_due", "status", "due_date"),
     )
+
+
+class DevicePaygCredential(Base):
+    """A device's OpenPAYGO Token secret (sealed by the vault) and starting code, provisioned at
+    enrollment, with the last token count used and the paid-until date the device should hold."""
+
+    __tablename__ = "device_payg_credentials"
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(String(200))
+    starting_code: Mapped[int] = mapped_column(BigInteger)
+    last_count: Mapped[int] = mapped_column(Integer, default=0)
+    paid_until: Mapped[date | None] = mapped_column(Date)
+    unlocked_for_good: Mapped[bool] = mapped_column(default=False)
+
+
+class DeviceToken(Base):
+    """An unlock token issued to a device: sent over its commands topic and shown by the API for
+    keypad or SMS entry when the device is offline."""
+
+    __tablename__ = "device_tokens"
+    id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(40), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # add_time | disable_payg | counter_sync
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(20))
+    paid_until: Mapped[date | None] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
 from gateway.adapters.db.upsert import insert_if_absent
+from gateway.domain.clock import as_utc
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 
 
@@ -17,7 +18,7 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> L
     are cut on this date)."""
     entry.validate()
     clock = session.info.get("clock")
-    at = at or (clock() if clock else utcnow())
+    at = as_utc(at or (clock() if clock else utcnow()))  # SQLite keeps the wall time only: store UTC
     transaction = LedgerTransaction(kind=entry.kind, reference=entry.reference, created_at=at)
     session.add(transaction)
     session.flush()

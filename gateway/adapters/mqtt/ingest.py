@@ -24,7 +24,7 @@ from gateway.adapters.mqtt.client import BrokerAddress, connect_properties, gate
 from gateway.adapters.mqtt.commands import CommandRelay
 from gateway.services import device_confirmations
 from gateway.services.context import Gateway
-from gateway.services.device_ingest import BatchResult, Incoming, Ingestor
+from gateway.services.device_ingest import BatchResult, Incoming, Ingestor, Verified
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +106,60 @@ class IngestLoop:
     # ---- the work side (the caller's thread) ----
 
     def run(self, stop: threading.Event) -> IngestStats:
+        """Verify batches on this thread while a writer thread commits the previous one: the
+        signature checks (CPU, holding the GIL) overlap the database round trips (which release it)."""
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=30, clean_start=False,
                                    properties=connect_properties(self.receive_maximum))
         self._client.loop_start()
+        writes: queue.Queue = queue.Queue(maxsize=1)
+        writer = threading.Thread(target=self._write_batches, args=(writes, stop), name=f"{self.name}-writer")
+        writer.start()
         next_housekeeping = 0.0
         try:
             while not stop.is_set():
                 batch = self._next_batch()
                 if batch:
-                    self._handle(batch, stop)
+                    self.stats.received += len(batch)
+                    verified = self._verify(batch, stop)
+                    while not stop.is_set():
+                        try:
+                            writes.put((batch, verified), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
                 if time.monotonic() >= next_housekeeping:
                     self._housekeeping()
                     next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
         finally:
+            stop.set()
+            writer.join()
             self._client.disconnect()
             self._client.loop_stop()
         return self.stats
+
+    def _verify(self, batch: list[_Received], stop: threading.Event) -> Verified | None:
+        """None when verifying failed on our side: the writer then takes it message by message."""
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                return self.ingestor.verify([item.incoming for item in batch])
+            except DBAPIError as exc:
+                log.error("ingest %s: database error reading devices, retrying in %.1fs: %s",
+                          self.name, delay, exc.__class__.__name__)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("ingest %s: verifying a batch failed; it will go message by message", self.name)
+                return None
+        return None
+
+    def _write_batches(self, writes: queue.Queue, stop: threading.Event) -> None:
+        while not (stop.is_set() and writes.empty()):
+            try:
+                batch, verified = writes.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self._handle(batch, verified, stop)
 
     def _next_batch(self) -> list[_Received]:
         try:
@@ -137,13 +175,14 @@ class IngestLoop:
                 break
         return batch
 
-    def _handle(self, batch: list[_Received], stop: threading.Event) -> None:
-        self.stats.received += len(batch)
+    def _handle(self, batch: list[_Received], verified: Verified | None, stop: threading.Event) -> None:
         delay = 0.2
         while not stop.is_set():
             try:
                 try:
-                    self.stats.add(self.ingestor.process([item.incoming for item in batch]))
+                    if verified is None:
+                        raise RuntimeError("the batch could not be verified as a whole")
+                    self.stats.add(self.ingestor.store(verified))
                 except DBAPIError:
                     raise
                 except Exception:
@@ -153,7 +192,7 @@ class IngestLoop:
                 return
             except DBAPIError as exc:
                 # Database unreachable or failing: acknowledge nothing, try the same batch again
-                # (whatever part of it was stored before is recognised as duplicate, not stored twice).
+                # (a batch is one transaction, so nothing of it was stored).
                 log.error("ingest %s: database error, retrying batch of %d in %.1fs: %s",
                           self.name, len(batch), delay, exc.__class__.__name__)
                 stop.wait(delay)
