@@ -5,6 +5,11 @@ outbox, the in-flight map and the counters need no locks. The session is persist
 (clean_start=False, session expiry), so commands queued while the device was away arrive when it
 reconnects; reconnects back off exponentially with full jitter so a fleet that lost its broker
 does not come back all in the same second.
+
+A device on an installment plan has an OpenPAYGO lock (`payg.json` in its home, see
+device_agents.payg): `unlock_token` commands are applied to it, telemetry reports `locked`, and
+`allows(action)` is what the device's OS asks before letting the user do something (emergency
+calls are always allowed).
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +32,7 @@ from paho.mqtt.properties import Properties
 from device_agents import wire
 from device_agents.keys import load_private_key
 from device_agents.outbox import Outbox
+from device_agents.payg import PAYG_FILE, PaygLock, TokenResult, utc_now
 from device_agents.profiles import ConfirmationRequest, Profile
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,14 @@ class Identity:
     def signing_key_path(self) -> Path:
         return self.home / "signing.key.pem"
 
+    @property
+    def payg_path(self) -> Path:
+        return self.home / PAYG_FILE
+
+    def payg_lock(self, clock: Callable[[], datetime] = utc_now) -> PaygLock | None:
+        """The device's OpenPAYGO lock; None for a device enrolled without one (never locks)."""
+        return PaygLock(self.payg_path, clock=clock) if self.payg_path.exists() else None
+
 
 class Backoff:
     """Exponential backoff with full jitter: the n-th wait is uniform in [0, min(cap, base * 2^n)]."""
@@ -93,6 +109,8 @@ class AgentStats:
     refused: int = 0  # PUBACK with a permanent failure code (dropped)
     connects: int = 0
     confirmations: int = 0  # confirmation answers queued
+    tokens_accepted: int = 0  # unlock tokens applied (commands topic or keypad)
+    tokens_refused: int = 0
 
 
 @dataclass
@@ -104,7 +122,8 @@ class _Prompt:
 
 class Agent:
     def __init__(self, home: Path, profile: Profile, *, telemetry_interval: float = 60.0, max_inflight: int = 20,
-                 broker_url: str | None = None, backoff: Backoff | None = None) -> None:
+                 broker_url: str | None = None, backoff: Backoff | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.identity = Identity.load(home)
         self.device_id = self.identity.device_id
         self.profile = profile
@@ -114,6 +133,9 @@ class Agent:
         self.backoff = backoff or Backoff()
         self.stats = AgentStats()
         self.outbox = Outbox(self.identity.home / "outbox.db")
+        self.lock = self.identity.payg_lock(clock)  # `clock` is the device's calendar (tests drive it)
+        self._was_locked = self.locked()
+        self._next_lock_check = 0.0
         self._signing_key = load_private_key(self.identity.signing_key_path)
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_up_to = 0  # highest seq given to paho (it resends its own in-flight on reconnect)
@@ -138,7 +160,46 @@ class Agent:
         return seq
 
     def queue_telemetry(self) -> int | None:
-        return self.queue_message(wire.TELEMETRY, self.profile.reading(self.telemetry_interval))
+        return self.queue_message(wire.TELEMETRY, {**self.profile.reading(self.telemetry_interval), "locked": self.locked()})
+
+    # ---- the installment lock ----
+
+    def locked(self) -> bool:
+        """Whether the device is locked for not being paid up (never, without a lock)."""
+        return self.lock is not None and self.lock.locked()
+
+    def allows(self, action: str) -> bool:
+        """What the device's OS asks before an action: everything while paid up, only
+        `device_agents.payg.EMERGENCY` ("emergency_call") while locked."""
+        return self.lock is None or self.lock.allows(action)
+
+    def enter_token(self, token: str, source: str = "keypad") -> TokenResult:
+        """Apply an OpenPAYGO token (from the commands topic or typed on the keypad)."""
+        if self.lock is None:
+            log.warning("%s: %s unlock token ignored: this device has no PAYG lock", self.device_id, source)
+            return TokenResult(False, "no_lock")
+        result = self.lock.enter(token)
+        if result.accepted:
+            self.stats.tokens_accepted += 1
+            log.info("%s: %s unlock token accepted (%s%s); %s", self.device_id, source, result.reason,
+                     f", {result.days} days" if result.reason == "add_time" else "", self._lock_summary())
+        else:
+            self.stats.tokens_refused += 1
+            log.info("%s: %s unlock token refused (%s); %s", self.device_id, source, result.reason, self._lock_summary())
+        self._note_lock_state()
+        return result
+
+    def _lock_summary(self) -> str:
+        if self.lock.unlocked_for_good:
+            return "unlocked for good"
+        until = self.lock.paid_until
+        return f"{'locked' if self.lock.locked() else 'unlocked'}, paid until {until.isoformat() if until else 'never'}"
+
+    def _note_lock_state(self) -> None:
+        locked = self.locked()
+        if locked != self._was_locked:
+            log.warning("%s: device %s (%s)", self.device_id, "locked" if locked else "unlocked", self._lock_summary())
+            self._was_locked = locked
 
     def answer(self, nonce: str, approved: bool) -> bool:
         """The user's answer to an open confirmation prompt; False if there is no such prompt."""
@@ -250,6 +311,14 @@ class Agent:
             if kind == wire.CONFIRMATION_REQUEST:
                 self._on_confirmation_request(ConfirmationRequest.from_command(body), message.mid, generation)
                 return
+            if kind == wire.UNLOCK_TOKEN:  # applied, then acked: a redelivery is refused as already used
+                try:
+                    self.enter_token(str(body["token"]), source="commands")
+                except OSError as exc:  # not kept on disk: unacked, so it comes again after a reconnect
+                    log.error("%s: could not store an unlock token: %s", self.device_id, exc)
+                    return
+                self._ack_command(message.mid, generation)
+                return
             log.info("%s: ignoring unknown command %r", self.device_id, kind)
         except (wire.EnvelopeError, KeyError, TypeError, ValueError):
             log.warning("%s: ignoring a malformed command", self.device_id)
@@ -292,6 +361,9 @@ class Agent:
         if self.telemetry_interval and time.monotonic() >= self._next_telemetry:
             self.queue_telemetry()
             self._next_telemetry += self.telemetry_interval
+        if self.lock is not None and time.monotonic() >= self._next_lock_check:
+            self._note_lock_state()  # the credit runs out at midnight, connected or not
+            self._next_lock_check = time.monotonic() + 1.0
         self._flush_acks()
 
     def _fill_window(self) -> None:

@@ -1,4 +1,5 @@
-"""`paygate-agent`: enroll a device, run its agent, or simulate a fleet."""
+"""`paygate-agent`: enroll a device, run its agent, show or unlock its installment lock, or
+simulate a fleet."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import signal
 import threading
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -15,6 +17,7 @@ import click
 from device_agents.agent import Agent, Identity
 from device_agents.enroll import EnrollmentError, enroll, http_enroller
 from device_agents.fleet import Fleet, enroll_fleet
+from device_agents.payg import PaygLock
 from device_agents.profiles import profile_for
 
 DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME", "var/agent")
@@ -75,6 +78,58 @@ def run_command(home: str, interval: float, duration: float | None, auto_approve
     finally:
         agent.close()
     click.echo(json.dumps({"device_id": identity.device_id, **stats.__dict__}))
+
+
+def device_clock() -> datetime:
+    """The device's calendar for its lock."""
+    return datetime.now(timezone.utc)
+
+
+def _identity(home: str) -> Identity:
+    try:
+        return Identity.load(Path(home))
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def lock_status(lock: PaygLock | None) -> dict:
+    """`credit_end` is the first locked day, `paid_until` the last usable one (as the plan shows it)."""
+    if lock is None:
+        return {"state": "unlocked", "locked": False, "payg": False}
+    credit_end, paid_until = lock.credit_end, lock.paid_until
+    locked = lock.locked()
+    return {"state": "locked" if locked else "unlocked", "locked": locked,
+            "credit_end": credit_end.isoformat() if credit_end else None,
+            "paid_until": paid_until.isoformat() if paid_until else None,
+            "unlocked_for_good": lock.unlocked_for_good}
+
+
+@main.command("status")
+@click.option("--home", default=DEFAULT_HOME, show_default=True)
+def status_command(home: str) -> None:
+    """Whether the device is locked, and until when it is paid (no network needed)."""
+    identity = _identity(home)
+    click.echo(json.dumps({"device_id": identity.device_id, **lock_status(identity.payg_lock(device_clock))}))
+
+
+@main.command("token")
+@click.option("--home", default=DEFAULT_HOME, show_default=True)
+@click.argument("digits", nargs=-1, required=True)
+def token_command(home: str, digits: tuple[str, ...]) -> None:
+    """Apply an unlock token typed on the keypad (9 digits, spaces allowed), e.g. one from the
+    installment plan or an SMS when the device is offline. Works with no network; exits 1 if the
+    token is refused (invalid, or already used)."""
+    identity = _identity(home)
+    lock = identity.payg_lock(device_clock)
+    if lock is None:
+        raise click.ClickException("this device has no installment lock (enrolled without PAYG credentials)")
+    result = lock.enter("".join(digits))
+    logging.getLogger("device_agents.agent").info(
+        "%s: keypad unlock token %s (%s)", identity.device_id, "accepted" if result.accepted else "refused", result.reason)
+    click.echo(json.dumps({"device_id": identity.device_id, "accepted": result.accepted, "reason": result.reason,
+                           "days": result.days, **lock_status(lock)}))
+    if not result.accepted:
+        click.get_current_context().exit(1)
 
 
 @main.command("simulate")

@@ -1,5 +1,6 @@
 """Enrollment: make the keys on the device, send the CSR and the signing public key to the gateway,
-keep what comes back (device id, certificate chain, CA, broker address) in the agent's home."""
+keep what comes back (device id, certificate chain, CA, broker address, and the OpenPAYGO
+credentials of the device's lock) in the agent's home."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from device_agents import wire
 from device_agents.keys import csr_pem, new_signing_key, new_tls_key, save_private_key
+from device_agents.payg import PAYG_FILE, PaygLock
 
 # (csr, model, kind, signing public key PEM) -> the gateway's enrollment answer (the API's JSON)
 Enroller = Callable[[dict], dict]
@@ -50,6 +52,9 @@ def enroll(home: Path, kind: str, model: str, enroller: Enroller, algorithm: str
     save_private_key(home / "signing.key.pem", signing_key)
     (home / "tls.cert.pem").write_text("".join(answer["certificate_chain"]))
     (home / "ca.cert.pem").write_text(answer["ca_certificate"])
+    payg = answer.get("payg")
+    if payg:  # shown once by the gateway: kept 0600 in the home, never logged; a new device starts locked
+        PaygLock.provision(home / PAYG_FILE, payg["secret_key"], int(payg["starting_code"]))
     identity = {"device_id": answer["id"], "kind": kind, "model": model,
                 "broker_url": broker_url or answer["broker"]["url"], "signing_algorithm": answer["signing_algorithm"]}
     (home / "identity.json").write_text(json.dumps(identity, indent=1))

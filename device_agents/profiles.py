@@ -46,7 +46,12 @@ class Profile(Protocol):
 
 @dataclass
 class PhoneProfile:
-    """Screen time, app sessions, battery and data use over the interval; ISO 3166-2 region only."""
+    """Screen time, app sessions, battery and data use over the interval; ISO 3166-2 region only.
+
+    A phone on an installment plan that falls behind is locked by its agent, but emergency calls
+    always go through: the phone's OS asks `Agent.allows(action)` before each action, which
+    delegates to the OpenPAYGO lock (device_agents.payg): while locked only
+    `payg.EMERGENCY` ("emergency_call") is allowed, and the telemetry says `locked: true`."""
 
     region: str = "CN-SH"
     # Asks the user; returns True/False, or None while the prompt is still open (the agent is

@@ -189,6 +189,7 @@ def _is_uint(value, bits: int) -> bool:
 # ---- commands (gateway to device) ---------------------------------------------------------------
 
 CONFIRMATION_REQUEST = "confirmation_request"
+UNLOCK_TOKEN = "unlock_token"  # {"token", "kind", "days", "paid_until"}: an OpenPAYGO token to apply
 
 
 def encode_command(kind: str, body: dict) -> bytes:

@@ -62,6 +62,8 @@ def settlement_run(day, out_dir: Path | None, merchants: tuple[str, ...]) -> Non
     for result in settlements:
         for problem in result.problems:
             click.echo(f"MISMATCH {result.merchant_id}: {problem}", err=True)
+        if not result.checks and not result.problems:
+            click.echo(f"ok       {result.merchant_id} no ledger activity {result.path}")
         for check in result.checks.values():
             status = "ok" if check.ok else "MISMATCH"
             click.echo(

@@ -54,7 +54,7 @@ def banking_hours_today():
     """The demo runs at 10:00 Beijing time today (moving on in real time), so it never meets a
     sandbox bank's night maintenance window."""
     now = datetime.now(timezone.utc)
-    start = datetime.combine(now.astimezone(BEIJING).date(), time(10, 0), BEIJING)
+    start = datetime.combine(now.astimezone(BEIJING).date(), time(10, 0), BEIJING).astimezone(timezone.utc)
     began = monotonic()
     return lambda: start + timedelta(seconds=monotonic() - began)
 

@@ -48,11 +48,20 @@ class BrokerOut(Schema):
     commands_topic = fields.String()
 
 
+class PaygCredentialsOut(Schema):
+    secret_key = fields.String(metadata={"description": "OpenPAYGO Token secret key, 32 hex digits."})
+    starting_code = fields.Integer(metadata={"description": "OpenPAYGO Token starting code."})
+
+
 class DeviceEnrolled(DeviceOut):
     certificate = fields.String(metadata={"description": "PEM device certificate (CN = device id)."})
     certificate_chain = fields.List(fields.String(), metadata={"description": "Device certificate, then the CA."})
     ca_certificate = fields.String()
     broker = fields.Nested(BrokerOut)
+    payg = fields.Nested(PaygCredentialsOut, metadata={"description": (
+        "The device lock's OpenPAYGO Token credentials, for the agent to keep (`paygate-agent enroll` stores "
+        "them 0600). Shown once: only in this response (and its Idempotency-Key replay, kept sealed for 24 h); "
+        "the gateway keeps the secret sealed to issue the device's unlock tokens and never shows it again.")})
 
 
 class UsageDay(Schema):

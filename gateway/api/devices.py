@@ -20,11 +20,12 @@ def _authenticate() -> None:
 
 
 @blp.route("", methods=["POST"])
-@idempotent
+@idempotent(sealed=True)  # the answer holds the device's OpenPAYGO secret
 @blp.arguments(DeviceCreate)
 @blp.response(200, DeviceEnrolled)
 def enroll_device(body):
-    """Enroll a device: sign its CSR (CN = the new device id) and register its signing key."""
+    """Enroll a device: sign its CSR (CN = the new device id), register its signing key and give it
+    OpenPAYGO Token credentials for its lock (`payg`, shown once)."""
     enrolled = devices.enroll_device(gateway(), principal().merchant_id, devices.Enrollment(
         csr=body["csr"], model=body["model"], kind=DeviceKind(body["kind"]), signing_key=body["signing_key"]))
     device_id = enrolled.device.id
@@ -37,6 +38,7 @@ def enroll_device(body):
         "broker": {"url": enrolled.broker_url, "telemetry_topic": wire.telemetry_topic(device_id),
                    "confirmations_topic": wire.confirmations_topic(device_id),
                    "commands_topic": wire.commands_topic(device_id)},
+        "payg": {"secret_key": enrolled.payg_secret_key, "starting_code": enrolled.payg_starting_code},
     }
 
 

@@ -21,24 +21,34 @@ IDEMPOTENCY_HEADER_DOC = {
 }
 
 
-def idempotent(view):
+def idempotent(view=None, *, sealed: bool = False):
+    """`@idempotent`, or `@idempotent(sealed=True)` for an answer that holds a secret shown once
+    (device credentials): the stored copy is then sealed by the vault and opened only to replay it."""
+    if view is None:
+        return functools.partial(idempotent, sealed=sealed)
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view(*args, **kwargs)
         gw, merchant_id = gateway(), principal().merchant_id
+        associated = f"idempotency:{merchant_id}:{key}"
         fingerprint = request_fingerprint(request.method, request.path, request.get_data())
         stored = idempotency.claim(gw, merchant_id, key, fingerprint)
         if stored is not None:
-            replay = Response(stored.body, status=stored.status, mimetype="application/json")
+            body = gw.vault.decrypt(stored.body, associated).decode() if sealed else stored.body
+            replay = Response(body, status=stored.status, mimetype="application/json")
             replay.headers["Idempotent-Replayed"] = "true"
             return replay
         try:
             response = view(*args, **kwargs)
         except Exception as exc:  # the failure is the answer, and is replayed as such
             response = error_response(exc)
-        idempotency.complete(gw, merchant_id, key, idempotency.StoredResponse(response.status_code, response.get_data(as_text=True)))
+        body = response.get_data(as_text=True)
+        if sealed:
+            body = gw.vault.encrypt(body.encode(), associated)
+        idempotency.complete(gw, merchant_id, key, idempotency.StoredResponse(response.status_code, body))
         return response
 
     wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))

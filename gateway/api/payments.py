@@ -30,6 +30,7 @@ def create_payment(body):
         confirm=body["confirm"],
         description=body["description"],
         metadata=body.get("metadata"),
+        confirmation_device=(body["confirmation"] or {}).get("device"),
     )
     return payments.create_payment(gateway(), principal().merchant_id, request_)
 

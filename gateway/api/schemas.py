@@ -70,6 +70,10 @@ class PaymentMethodField(fields.Field):
         raise ValidationError('Use a card token id, {"type": "saved_card", "card": "card_..."} or {"type": "wallet", "provider": "alipay_like"}.')
 
 
+class DeviceConfirmationIn(Schema):
+    device = fields.String(required=True, metadata={"description": "The buyer's enrolled device (dev_...) that must approve."})
+
+
 class PaymentCreate(Schema):
     amount = Amount(required=True, metadata={"description": "Amount in fen (minor units)."})
     currency = Currency(required=True)
@@ -87,6 +91,10 @@ class PaymentCreate(Schema):
     )
     capture_method = fields.String(load_default="automatic", validate=validate.OneOf(["automatic", "manual"]))
     confirm = StrictBoolean(load_default=False)
+    confirmation = fields.Nested(
+        DeviceConfirmationIn, load_default=None,
+        metadata={"description": "Ask the buyer's device to approve first: the payment waits in requires_action until its signed answer."},
+    )
     description = fields.String(load_default=None, validate=validate.Length(max=500))
     metadata = Metadata
 

@@ -136,8 +136,9 @@ COARSE_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")  # ISO 3166-2 subdivi
 
 
 def validate_telemetry(kind: DeviceKind, body: dict) -> dict:
-    """The telemetry body kept for `kind`: known integer fields only, anything else dropped, so a
-    misbehaving agent cannot make us store precise location or other data we never asked for."""
+    """The telemetry body kept for `kind`: known integer fields only (and whether the device's
+    installment lock is on), anything else dropped, so a misbehaving agent cannot make us store
+    precise location or other data we never asked for."""
     if not isinstance(body, dict):
         raise InvalidRequest("telemetry_invalid", "telemetry body must be a map")
     if kind is DeviceKind.PHONE:
@@ -145,10 +146,12 @@ def validate_telemetry(kind: DeviceKind, body: dict) -> dict:
         region = body.get("region")
         if isinstance(region, str) and COARSE_REGION.match(region):
             kept["region"] = region
-        return kept
-    kept = _integers(body, IOT_COUNTERS)
-    if body.get("health") in ("ok", "degraded", "fault"):
-        kept["health"] = body["health"]
+    else:
+        kept = _integers(body, IOT_COUNTERS)
+        if body.get("health") in ("ok", "degraded", "fault"):
+            kept["health"] = body["health"]
+    if isinstance(body.get("locked"), bool):
+        kept["locked"] = body["locked"]
     return kept
 
 

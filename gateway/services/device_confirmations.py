@@ -5,8 +5,8 @@
         topic (the command relay in `paygate ingest` publishes it).
     ingest (gateway/services/device_ingest.py) checks each signed answer with `decide_answer`.
     expire_due(gw) expires unanswered requests; deliver_outcomes(gw) tells the payment side.
-    on_confirmation(gw, payment_id, approved, reason=...) is that hook: the payments service
-    replaces its body to move the payment out of `requires_action`.
+    on_confirmation(gw, payment_id, approved, reason=...) moves the payment out of
+    `requires_action` (gateway.services.payments.device_answered).
 
 Outcomes reach the hook at least once, after the decision is committed (a crash in between is
 caught up by the next deliver_outcomes), so the payment side must treat a repeat as a no-op.
@@ -38,10 +38,11 @@ log = logging.getLogger(__name__)
 
 
 def on_confirmation(gw: Gateway, payment_id: str, approved: bool, *, reason: str = "") -> None:
-    """THE HOOK for the payments service: the device's answer for `payment_id` is final.
-    `reason` is "approved", "declined" or "expired". Must be idempotent: it may run again for
-    the same payment after a crash. Until payments wires it, the outcome is only logged."""
-    log.info("payment %s confirmation outcome: %s (%s)", payment_id, "approved" if approved else "not approved", reason)
+    """The device's answer for `payment_id` is final: the payment goes on to its bank, or fails.
+    Idempotent: a repeat finds the payment no longer waiting for its device."""
+    from gateway.services.payments import device_answered  # payments builds on this module
+
+    device_answered(gw, payment_id, approved, reason)
 
 
 def request_confirmation(gw: Gateway, payment_id: str, device_id: str, amount: int, currency: str,
@@ -143,6 +144,10 @@ def deliver_outcomes(gw: Gateway, limit: int = 100) -> int:
                             .values(outcome_delivered_at=gw.clock()))
         delivered += 1
     return delivered
+
+
+def get_pending(session: Session, nonce: str) -> DeviceConfirmation:
+    return session.get(DeviceConfirmation, nonce)
 
 
 def get_confirmation(gw: Gateway, nonce: str) -> DeviceConfirmation | None:

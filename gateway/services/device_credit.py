@@ -22,7 +22,7 @@ from gateway.services.context import Gateway
 
 log = logging.getLogger(__name__)
 
-UNLOCK_TOKEN_COMMAND = "unlock_token"
+UNLOCK_TOKEN_COMMAND = wire.UNLOCK_TOKEN  # the agent applies it (device_agents.agent)
 
 
 def provision(gw: Gateway, session: Session, device_id: str) -> tuple[str, int]:

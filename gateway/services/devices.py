@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select, update
@@ -22,7 +22,10 @@ from gateway.domain.devices import (
 )
 from gateway.domain.errors import InvalidRequest, NotFound
 from gateway.domain.ids import new_id
+from gateway.domain.consent import ConsentKind
+from gateway.services import device_credit
 from gateway.services.context import Gateway
+from gateway.services.customers import has_consent
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +47,18 @@ class EnrolledDevice:
     certificate_chain: list[str]  # device certificate, then the CA
     ca_certificate: str
     broker_url: str
+    # OpenPAYGO Token credentials for the device's lock (secret in hex): given to the device only here
+    payg_secret_key: str = field(repr=False)
+    payg_starting_code: int
 
 
 def may_store_usage(session: Session, device: Device) -> bool:
-    """Whether this device's usage telemetry may be kept. The customers issue replaces this with
-    the owner's `device_usage` consent; until then telemetry is kept for every device."""
-    return True
+    """Whether this device's usage telemetry may be kept: only with its owner's separate
+    `device_usage` consent (PIPL). A device no customer owns (a merchant's own fleet, a device
+    not yet sold) carries nobody's personal data, so its telemetry is kept."""
+    if device.owner_customer_id is None:
+        return True
+    return has_consent(session, device.owner_customer_id, ConsentKind.DEVICE_USAGE)
 
 
 def certificate_authority(gw: Gateway) -> CertificateAuthority:
@@ -78,11 +87,13 @@ def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment) -> Enro
     try:
         with gw.db.unit_of_work() as session:
             session.add(device)
+            secret_hex, starting_code = device_credit.provision(gw, session, device_id)
     except Exception:
         ca.revoke(issued.serial_hex)  # never leave a live certificate without its device record
         raise
     log.info("device %s enrolled (%s %s) by %s", device_id, enrollment.kind.value, enrollment.model, merchant_id)
-    return EnrolledDevice(device, issued.pem, [issued.pem, ca.cert_pem], ca.cert_pem, gw.settings.device_broker_url)
+    return EnrolledDevice(device, issued.pem, [issued.pem, ca.cert_pem], ca.cert_pem, gw.settings.device_broker_url,
+                          secret_hex, starting_code)
 
 
 def _signing_key(pem: str) -> wire.VerifyingKey:

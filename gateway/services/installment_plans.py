@@ -192,9 +192,20 @@ def _activate(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
         financed=plan.financed, fee=merchant_fee(plan.financed, rate),
     ))
     plan.state = "active"
+    if plan.device_id:
+        _device_owned_by(session, plan.device_id, plan.customer_id)
     session.flush()
     device_credit.plan_activated(gw, session, plan, paid_until(session, plan, product))
     log.info("plan %s active: %s fen financed over %s months", plan.id, plan.financed, plan.term_months)
+
+
+def _device_owned_by(session: Session, device_id: str, customer_id: str) -> None:
+    """The device sold on the plan now belongs to the customer (its usage data is theirs)."""
+    from gateway.adapters.db.device_models import Device
+
+    device = session.get(Device, device_id)
+    if device is not None:
+        device.owner_customer_id = customer_id
 
 
 # ---- collecting -------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class NewPayment:
     # Set by installment plans: what the money is for, and which plan it belongs to.
     purpose: str = "charge"
     installment_plan_id: str | None = None
+    # The buyer's device that must approve the payment (signed over MQTT) before the bank sees it.
+    confirmation_device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,50 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_i
             **(source.columns or {}),
         )
         session.add(payment)
+        if request.confirm and request.confirmation_device:
+            _ask_device(gw, session, payment, request.confirmation_device)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
-    if not request.confirm:
+    if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
         return payment
     return _authorize(gw, payment, source.card)
+
+
+def _ask_device(gw: Gateway, session: Session, payment: Payment, device_id: str) -> None:
+    """Park the payment until the buyer's device signs its approval; the request is queued for
+    the device in the same transaction."""
+    from gateway.adapters.db.device_models import Device
+    from gateway.services import device_confirmations
+
+    device = session.get(Device, device_id)
+    if device is None or device.merchant_id != payment.merchant_id:
+        raise NotFound("device", device_id, "confirmation.device")
+    merchant_name = session.execute(select(Merchant.name).where(Merchant.id == payment.merchant_id)).scalar_one()
+    nonce = device_confirmations.request_confirmation(gw, payment.id, device_id, payment.amount, payment.currency, merchant_name, session=session)
+    confirmation = device_confirmations.get_pending(session, nonce)
+    payment.status = PaymentStatus.REQUIRES_ACTION.value
+    payment.next_action = {"type": "device_confirmation", "device": device_id, "expires_at": int(confirmation.expires_at.timestamp())}
+
+
+def device_answered(gw: Gateway, payment_id: str, approved: bool, reason: str) -> Payment | None:
+    """The buyer's device approved (the payment goes to its bank) or declined or let it expire
+    (the payment fails). A repeated answer changes nothing."""
+    with gw.db.unit_of_work() as session:
+        payment = session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()).scalar_one_or_none()
+        waiting = payment is not None and payment.status == PaymentStatus.REQUIRES_ACTION.value and (payment.next_action or {}).get("type") == "device_confirmation"
+        if not waiting:
+            return payment
+        payment.next_action = None
+        if not approved:
+            payment.status = PaymentStatus.FAILED.value
+            payment.failure_code = "confirmation_expired" if reason == "expired" else "device_declined"
+            payment.failure_message = "The buyer's device did not approve the payment."
+            events.record_payment_change(session, payment, gw.clock())
+            log.info("payment %s not approved on its device (%s)", payment.id, reason)
+            return payment
+        payment.status = PaymentStatus.PROCESSING.value
+        card = _card_of(gw, session, payment)
+    log.info("payment %s approved on its device", payment.id)
+    return _authorize(gw, payment, card)
 
 
 def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
@@ -108,13 +150,16 @@ def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
         payment = locked_payment(session, merchant_id, payment_id)
         require_transition("confirm", payment.status)
         payment.status = PaymentStatus.PROCESSING.value
-        if payment.card_token_id:
-            card = card_details(gw, session.get(CardToken, payment.card_token_id))
-        elif payment.saved_card_id:
-            card = chargeable_card(gw, session, merchant_id, payment.saved_card_id)[1]
-        else:
-            card = None  # a wallet order
+        card = _card_of(gw, session, payment)
     return _authorize(gw, payment, card)
+
+
+def _card_of(gw: Gateway, session: Session, payment: Payment) -> CardDetails | None:
+    if payment.card_token_id:
+        return card_details(gw, session.get(CardToken, payment.card_token_id))
+    if payment.saved_card_id:
+        return chargeable_card(gw, session, payment.merchant_id, payment.saved_card_id)[1]
+    return None  # a wallet order
 
 
 def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: PaymentMethod) -> _Source:

@@ -471,3 +471,22 @@ def test_http_adapter_refuses_redirects_and_checks_tls():
         assert webhook_http.post(receiver.url, b"{}", {}, timeout=5).error.startswith("refused: 127.0.0.1")
     finally:
         receiver.stop()
+
+
+def test_key_rotation_reencrypts_signing_secrets(own_database_url, tmp_path):
+    from gateway.adapters.vault import DevKeyFile
+    from gateway.services.context import Gateway
+    from gateway.services.vault_rotation import reencrypt_all
+
+    gw = make_gateway(own_database_url, tmp_path)
+    created = webhooks.create_endpoint(gw, Shop(gw).id, "https://shop.example/hooks", ["*"])
+    DevKeyFile(gw.settings.vault_key_file).add_key()
+    rotated = Gateway.from_settings(gw.settings)
+    try:
+        assert reencrypt_all(rotated) == 1
+        endpoint = webhooks.get_endpoint(rotated, created.endpoint.merchant_id, created.endpoint.id)
+        assert endpoint.secret_ciphertext.startswith("v2.")
+        assert webhooks.endpoint_secret(rotated, endpoint) == created.secret
+    finally:
+        gw.db.dispose()
+        rotated.db.dispose()
