@@ -6,7 +6,7 @@ import json
 import logging
 import secrets
 import threading
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
 import urllib.error
 import urllib.request
@@ -19,7 +19,11 @@ from gateway.app import create_app
 from gateway.domain.clock import BEIJING
 from gateway.config import Settings
 from gateway.domain.sandbox_ids import sandbox_id_number
+from device_agents.payg import EMERGENCY, PaygLock
+from gateway.demo_webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
+from gateway.domain.ids import new_id
+from gateway.workers.runner import run
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.ledger import verify
 from gateway.services.merchants import create_merchant
@@ -82,7 +86,9 @@ def run_demo() -> int:
         shop = Client(base_url, merchant.secret_key)
         checkout = Client(base_url, merchant.publishable_key)
         card_payments(shop, checkout)
-        customers_and_saved_cards(shop, gw, base_url)
+        customer, card = customers_and_saved_cards(shop, gw, base_url)
+        wallet_and_webhooks(shop, gw, merchant.id)
+        phone_on_installments(shop, gw, merchant.id, customer, card)
         balance = shop.get("/v1/balance")["available"][0]
     finally:
         server.shutdown()
@@ -121,7 +127,7 @@ def card_payments(shop: Client, checkout: Client) -> None:
     show("phone after refund", shop.get(f"/v1/payments/{paid['id']}"))
 
 
-def customers_and_saved_cards(shop: Client, gw, base_url: str) -> None:
+def customers_and_saved_cards(shop: Client, gw, base_url: str) -> tuple[dict, dict]:
     print("\ncustomer registration and saved cards:")
     id_number = sandbox_id_number(datetime(1992, 6, 18).date(), order=secrets_order())
     customer = shop.post(
@@ -133,11 +139,13 @@ def customers_and_saved_cards(shop: Client, gw, base_url: str) -> None:
     print(f"  a 16-year-old is refused: {underage['error']['code']}")
     shop.post(f"/v1/customers/{customer['id']}/consents", {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"})
     print("  consent recorded: bank_card")
+    cards = {}
     for bank, amount in (("ICBC", 129900), ("CMB", 39900)):
         started = shop.post(f"/v1/customers/{customer['id']}/cards", {"card_number": sandbox_card_number(bank, "8888"), "exp_month": 12, "exp_year": 2030, "cvv": "123"})
         code = shop.get(f"/v1/sandbox/card_bindings/{started['id']}/sms_code")["code"]
         card = shop.post(f"/v1/customers/{customer['id']}/cards/{started['id']}/verify", {"code": code})
         print(f"  {bank} card {card['masked_number']} bound with SMS code {code}: {card['status']}")
+        cards[bank] = card
         payment = shop.post("/v1/payments", {"amount": amount, "currency": "CNY", "payment_method": {"type": "saved_card", "card": card["id"]}, "confirm": True})
         print(f"    paid {yuan(amount)} with it: {payment['status']} via {gw.connector_for_bank(bank_by_code(bank)).name}")
         if payment["status"] == "processing":
@@ -147,6 +155,103 @@ def customers_and_saved_cards(shop: Client, gw, base_url: str) -> None:
             with urllib.request.urlopen(request, timeout=30) as response:
                 settled = json.loads(response.read())
             print(f"    the bank's signed callback arrived: {settled['status']}")
+    return customer, cards["ICBC"]
+
+
+def wallet_and_webhooks(shop: Client, gw, merchant_id: str) -> None:
+    def pay_by_wallet() -> None:
+        print("  wallet payment (alipay_like):")
+        order = shop.post("/v1/payments", {"amount": 6800, "currency": "CNY", "payment_method": {"type": "wallet", "provider": "alipay_like"}, "confirm": True})
+        print(f"    {order['id']} {yuan(order['amount'])}: {order['status']}, QR {order['next_action']['qr_payload']}")
+        paid = shop.post(f"/v1/sandbox/wallets/payments/{order['id']}/confirm", {"approve": True})
+        print(f"    shopper confirms in the app; the provider's RSA2-signed notify arrives: {paid['status']}")
+
+    show_webhook_delivery(gw, merchant_id, pay_by_wallet)
+
+
+def phone_on_installments(shop: Client, gw, merchant_id: str, customer: dict, card: dict) -> None:
+    """Sell a phone on 12 installments; travel through a missed payment (the phone locks, even
+    offline) and a recovery (a token typed on its keypad unlocks it)."""
+    print("\ninstallments: a phone on 12 months")
+    clock = TravelClock(gw)
+    device_id, lock = demo_phone(gw, merchant_id)
+    product = shop.post("/v1/installment_products", {"name": "Phone 12 months", "terms": [3, 6, 12], "method": "equal_installment", "apr": "12", "down_payment_share": "0.1", "grace_days": 5, "late_fee_fixed": 2000, "late_fee_cap": 5000})
+    quote = shop.post("/v1/installment_quotes", {"amount": 399900, "product": product["id"], "term_months": 12})
+    print(f"  quote: down {yuan(quote['down_payment'])}, 12 x {yuan(quote['schedule'][0]['total'])}, cost of credit {yuan(quote['cost_of_credit'])}, APR {quote['apr']} %")
+    plan = shop.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 12, "amount": 399900, "device": device_id})
+    print(f"  plan {plan['id']}: {plan['state']}; the merchant is paid in full now; financed {yuan(plan['financed'])}")
+
+    def tokens_to_phone() -> None:  # the phone is offline: the shopper types each new token in
+        for token in shop.get(f"/v1/installment_plans/{plan['id']}")["device_tokens"][tokens_to_phone.seen:]:
+            result = lock.enter(token["token"])
+            print(f"    token {token['token']} ({token['kind']}, {token['days']} days) typed on the keypad: {'accepted' if result.accepted else result.reason}")
+        tokens_to_phone.seen = len(shop.get(f"/v1/installment_plans/{plan['id']}")["device_tokens"])
+
+    tokens_to_phone.seen = 0
+    tokens_to_phone()
+    schedule = plan["schedule"]
+
+    def day(number: int, offset: int) -> date:
+        return date.fromisoformat(schedule[number - 1]["due_date"]) + timedelta(days=offset)
+
+    clock.go(day(1, 0))
+    run(gw, ["installments"], once=True)
+    tokens_to_phone()
+    print(f"  {clock.today()}: installment 1 debited; phone {'locked' if lock.locked() else 'unlocked'}")
+    shop.post(f"/v1/customers/{customer['id']}/consents/bank_card/withdraw", {})
+    print("  the shopper withdraws card consent: installment 2 cannot be debited")
+    for offset in (0, 1, 3, 5, 6):
+        clock.go(day(2, offset))
+        run(gw, ["installments"], once=True)
+    seen = shop.get(f"/v1/installment_plans/{plan['id']}")
+    print(f"  {clock.today()}: plan {seen['delinquency']}, overdue {yuan(seen['overdue'])} incl. a late fee of {yuan(seen['schedule'][1]['late_fee'])}; "
+          f"phone {'LOCKED (emergency calls still allowed)' if lock.locked() and lock.allows(EMERGENCY) else 'unlocked'}")
+    shop.post(f"/v1/customers/{customer['id']}/consents", {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"})
+    clock.go(day(2, 12))
+    run(gw, ["installments"], once=True)
+    tokens_to_phone()
+    seen = shop.get(f"/v1/installment_plans/{plan['id']}")
+    print(f"  {clock.today()}: consent given again, the weekly retry collects it; plan {seen['delinquency']}; phone {'locked' if lock.locked() else 'unlocked'}")
+    print(f"  plan {seen['id']}: {seen['state']}, paid {yuan(seen['paid'])}, outstanding {yuan(seen['outstanding'])}")
+    for item in seen["schedule"][:4]:
+        print(f"    #{item['number']:<2} due {item['due_date']}  {yuan(item['principal'] + item['interest']):>12}  late fee {yuan(item['late_fee']):>10}  {item['status']}")
+    print(f"    ... {len(seen['schedule']) - 4} more")
+    clock.back()
+
+
+class TravelClock:
+    """Moves the demo gateway's clock to a given Beijing day (10:00), and back."""
+
+    def __init__(self, gw) -> None:
+        self.gw, self.real = gw, gw.clock
+        self.offset = timedelta(0)
+        gw.clock = lambda: self.real() + self.offset
+
+    def go(self, day: date) -> None:
+        target = datetime.combine(day, time(10, 0), BEIJING)
+        self.offset += target - self.gw.clock()
+
+    def today(self) -> date:
+        return self.gw.clock().astimezone(BEIJING).date()
+
+    def back(self) -> None:
+        self.gw.clock = self.real
+
+
+def demo_phone(gw, merchant_id: str):
+    """A phone with OpenPAYGO credentials and its on-device lock, kept under var/."""
+    from gateway.adapters.db.device_models import Device
+    from gateway.services import device_credit
+
+    device_id = new_id("dev")
+    with gw.db.unit_of_work() as session:
+        session.add(Device(id=device_id, merchant_id=merchant_id, kind="phone", model="Demo Phone 12", state="active",
+                           signing_algorithm="EdDSA", signing_public_key="(demo)", cert_serial=new_id("ser"), cert_fingerprint="0" * 64,
+                           cert_not_after=gw.clock() + timedelta(days=365), messages_stored=0, messages_rejected=0, created_at=gw.clock()))
+        secret, starting_code = device_credit.provision(gw, session, device_id)
+    lock = PaygLock.provision(gw.settings.var_dir / "demo-phone" / f"{device_id}.json", secret, starting_code, clock=gw.clock)
+    print(f"  phone {device_id} provisioned with its OpenPAYGO secret; locked until paid: {lock.locked()}")
+    return device_id, lock
 
 
 def secrets_order() -> int:
