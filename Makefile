@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## The main job on embedded defaults (SQLite file under ./var, nothing else started).
+## The main job on embedded defaults (SQLite file under ./var; Mosquitto for the device part when installed).
 demo: $(STAMP)
 	$(BIN)/paygate demo
 

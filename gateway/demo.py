@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import signal
 import threading
 from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
@@ -20,6 +21,7 @@ from gateway.domain.clock import BEIJING
 from gateway.config import Settings
 from gateway.domain.sandbox_ids import sandbox_id_number
 from device_agents.payg import EMERGENCY, PaygLock
+from gateway.demo_devices import demo_pki_dir, show_devices
 from gateway.demo_webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
 from gateway.domain.ids import new_id
@@ -68,12 +70,19 @@ def yuan(fen: int) -> str:
     return f"CNY {sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
 
 
+def _interrupt(_signum, _frame) -> None:
+    """A plain SIGTERM would skip the finally blocks that stop the demo's broker."""
+    raise KeyboardInterrupt
+
+
 def run_demo() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the summary
-    settings = Settings.load()
+    overrides = {"pki_dir": str(demo_pki_dir(Settings.load()))}  # the device CA under var/, not in the repo
+    settings = Settings.load(overrides)
     upgrade(settings.database_url)
-    app = create_app()
+    app = create_app(overrides)
     gw = app.extensions["paygate"]
     gw.clock = banking_hours_today()
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -89,6 +98,7 @@ def run_demo() -> int:
         customer, card = customers_and_saved_cards(shop, gw, base_url)
         wallet_and_webhooks(shop, gw, merchant.id)
         phone_on_installments(shop, gw, merchant.id, customer, card)
+        devices_ok = show_devices(gw, base_url, merchant.secret_key)
         balance = shop.get("/v1/balance")["available"][0]
     finally:
         server.shutdown()
@@ -98,7 +108,7 @@ def run_demo() -> int:
     for problem in report.problems:
         print(f"FAIL {problem}")
     print(f"ledger ok: {report.transactions} transactions balance" if report.ok else "ledger verify FAILED")
-    return 0 if report.ok else 1
+    return 0 if report.ok and devices_ok else 1
 
 
 def card_payments(shop: Client, checkout: Client) -> None:
