@@ -7,6 +7,7 @@ import logging
 import secrets
 import signal
 import threading
+from pathlib import Path
 from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
 import urllib.error
@@ -20,11 +21,11 @@ from gateway.app import create_app
 from gateway.domain.clock import BEIJING
 from gateway.config import Settings
 from gateway.domain.sandbox_ids import sandbox_id_number
-from device_agents.payg import EMERGENCY, PaygLock
+from device_agents.enroll import enroll, http_enroller
+from device_agents.payg import EMERGENCY, PAYG_FILE, PaygLock
 from gateway.demo_devices import demo_pki_dir, show_devices
 from gateway.demo_webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
-from gateway.domain.ids import new_id
 from gateway.workers.runner import run
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.ledger import verify
@@ -97,7 +98,7 @@ def run_demo() -> int:
         card_payments(shop, checkout)
         customer, card = customers_and_saved_cards(shop, gw, base_url)
         wallet_and_webhooks(shop, gw, merchant.id)
-        phone_on_installments(shop, gw, merchant.id, customer, card)
+        phone_on_installments(shop, gw, base_url, merchant.secret_key, customer, card)
         devices_ok = show_devices(gw, base_url, merchant.secret_key)
         balance = shop.get("/v1/balance")["available"][0]
     finally:
@@ -179,12 +180,12 @@ def wallet_and_webhooks(shop: Client, gw, merchant_id: str) -> None:
     show_webhook_delivery(gw, merchant_id, pay_by_wallet)
 
 
-def phone_on_installments(shop: Client, gw, merchant_id: str, customer: dict, card: dict) -> None:
+def phone_on_installments(shop: Client, gw, base_url: str, secret_key: str, customer: dict, card: dict) -> None:
     """Sell a phone on 12 installments; travel through a missed payment (the phone locks, even
     offline) and a recovery (a token typed on its keypad unlocks it)."""
     print("\ninstallments: a phone on 12 months")
     clock = TravelClock(gw)
-    device_id, lock = demo_phone(gw, merchant_id)
+    device_id, lock = demo_phone(base_url, secret_key, gw.settings.var_dir, gw.clock)
     product = shop.post("/v1/installment_products", {"name": "Phone 12 months", "terms": [3, 6, 12], "method": "equal_installment", "apr": "12", "down_payment_share": "0.1", "grace_days": 5, "late_fee_fixed": 2000, "late_fee_cap": 5000})
     quote = shop.post("/v1/installment_quotes", {"amount": 399900, "product": product["id"], "term_months": 12})
     print(f"  quote: down {yuan(quote['down_payment'])}, 12 x {yuan(quote['schedule'][0]['total'])}, cost of credit {yuan(quote['cost_of_credit'])}, APR {quote['apr']} %")
@@ -248,19 +249,13 @@ class TravelClock:
         self.gw.clock = self.real
 
 
-def demo_phone(gw, merchant_id: str):
-    """A phone with OpenPAYGO credentials and its on-device lock, kept under var/."""
-    from gateway.adapters.db.device_models import Device
-    from gateway.services import device_credit
-
-    device_id = new_id("dev")
-    with gw.db.unit_of_work() as session:
-        session.add(Device(id=device_id, merchant_id=merchant_id, kind="phone", model="Demo Phone 12", state="active",
-                           signing_algorithm="EdDSA", signing_public_key="(demo)", cert_serial=new_id("ser"), cert_fingerprint="0" * 64,
-                           cert_not_after=gw.clock() + timedelta(days=365), messages_stored=0, messages_rejected=0, created_at=gw.clock()))
-        secret, starting_code = device_credit.provision(gw, session, device_id)
-    lock = PaygLock.provision(gw.settings.var_dir / "demo-phone" / f"{device_id}.json", secret, starting_code, clock=gw.clock)
-    print(f"  phone {device_id} provisioned with its OpenPAYGO secret; locked until paid: {lock.locked()}")
+def demo_phone(base_url: str, secret_key: str, var_dir: Path, clock):
+    """A phone enrolled over the API (its keys and OpenPAYGO credentials kept on the phone, under
+    var/), and its on-device lock running on the demo's clock."""
+    home = var_dir / "demo-phone" / secrets.token_hex(4)
+    device_id = enroll(home, "phone", "Demo Phone 12", http_enroller(base_url, secret_key))
+    lock = PaygLock(home / PAYG_FILE, clock=clock)
+    print(f"  phone {device_id} enrolled; its OpenPAYGO credentials stay on the phone; locked until paid: {lock.locked()}")
     return device_id, lock
 
 

@@ -6,9 +6,10 @@ from device_agents import wire
 from gateway.api.base import ApiBlueprint, gateway, principal, require_key
 from gateway.api.device_schemas import DeviceCreate, DeviceEnrolled, DeviceOut, UsageOut, UsageQuery
 from gateway.api.idempotency import idempotent
+from gateway.api.installment_schemas import DeviceTokenOut
 from gateway.api.schemas import Empty
 from gateway.domain.devices import DeviceKind
-from gateway.services import devices
+from gateway.services import device_credit, devices
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices",
                    description="Device enrollment (certificate + signing key), revocation and usage.")
@@ -56,6 +57,16 @@ def get_device(device_id):
 def revoke_device(_body, device_id):
     """Revoke a device: its messages are refused from now on and its certificate joins the CRL."""
     return devices.revoke_device(gateway(), principal().merchant_id, device_id)
+
+
+@blp.route("/<device_id>/release", methods=["POST"])
+@idempotent
+@blp.arguments(Empty)
+@blp.response(200, DeviceTokenOut)
+def release_device(_body, device_id):
+    """Unlock a device that is not sold on installments (sold outright, or a merchant's own):
+    issues its DISABLE_PAYG token, queued for the device and returned for keypad entry."""
+    return device_credit.release(gateway(), principal().merchant_id, device_id)
 
 
 @blp.route("/<device_id>/usage", methods=["GET"])

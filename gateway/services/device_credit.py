@@ -17,7 +17,7 @@ from gateway.adapters import payg_tokens
 from gateway.domain.clock import beijing_date
 from gateway.adapters.db.device_models import DeviceCommand
 from gateway.adapters.db.installment_models import DevicePaygCredential, DeviceToken
-from gateway.domain.errors import Conflict
+from gateway.domain.errors import Conflict, NotFound
 from gateway.services.context import Gateway
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,25 @@ def plan_completed(gw: Gateway, session: Session, plan) -> DeviceToken | None:
 def plan_canceled(gw: Gateway, session: Session, plan) -> DeviceToken | None:
     """The device is released from the voided plan: it no longer locks."""
     return _unlock_for_good(gw, session, plan)
+
+
+def release(gw: Gateway, merchant_id: str, device_id: str) -> DeviceToken:
+    """Unlock for good a device of the merchant that is on no open installment plan."""
+    from gateway.adapters.db.device_models import Device
+    from gateway.adapters.db.installment_models import InstallmentPlan
+
+    with gw.db.unit_of_work() as session:
+        device = session.get(Device, device_id)
+        if device is None or device.merchant_id != merchant_id:
+            raise NotFound("device", device_id)
+        open_plan = session.execute(
+            select(InstallmentPlan.id).where(InstallmentPlan.device_id == device_id, InstallmentPlan.state.in_(("pending", "active")))
+        ).first()
+        if open_plan:
+            raise Conflict("device_on_plan", f"Device {device_id} is on installment plan {open_plan[0]}; it unlocks when the plan is paid.", "device")
+        credential = _credential(session, device_id)
+        credential.unlocked_for_good = True
+        return _issue(gw, session, credential, None, "disable_payg", 0, None)
 
 
 def counter_sync(gw: Gateway, session: Session, device_id: str) -> DeviceToken:

@@ -134,7 +134,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
             raise InvalidRequest("card_not_active", "The card must be an active saved card of this customer.", "card")
         product = _owned_product(session, merchant_id, product_id)
         if device_id is not None:
-            device_credit.require_provisioned(session, device_id)
+            _require_device(session, merchant_id, device_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
         available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
@@ -197,6 +197,18 @@ def _activate(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
     session.flush()
     device_credit.plan_activated(gw, session, plan, paid_until(session, plan, product))
     log.info("plan %s active: %s fen financed over %s months", plan.id, plan.financed, plan.term_months)
+
+
+def _require_device(session: Session, merchant_id: str, device_id: str) -> None:
+    """Only the merchant's own, active, lockable device can be sold on a plan."""
+    from gateway.adapters.db.device_models import Device
+
+    device = session.get(Device, device_id)
+    if device is None or device.merchant_id != merchant_id:
+        raise NotFound("device", device_id, "device")
+    if device.state != "active":
+        raise Conflict("device_not_active", f"Device {device_id} is {device.state}.", "device")
+    device_credit.require_provisioned(session, device_id)
 
 
 def _device_owned_by(session: Session, device_id: str, customer_id: str) -> None:

@@ -80,12 +80,19 @@ def test_a_late_payment_issues_time_from_today(shop, time_machine):
     assert tokens[-1].days == (tokens[-1].paid_until - today).days + 1  # credit ran out: counted from today
 
 
-def test_a_device_without_credentials_cannot_go_on_a_plan(shop):
+def test_only_the_merchants_own_provisioned_device_can_go_on_a_plan(shop, other_shop):
+    from tests.integration.test_devices_support import enrolled_device
+
     product = _product(shop)
     customer = shop.customer()
     card = shop.saved_card(customer["id"])
-    response = shop.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 3, "amount": PRICE, "device": "dev_unknown"})
-    assert (response.status_code, response.json["error"]["code"]) == (409, "device_not_provisioned")
+    body = {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 3, "amount": PRICE}
+    unknown = shop.post("/v1/installment_plans", {**body, "device": "dev_unknown"})
+    theirs = shop.post("/v1/installment_plans", {**body, "device": _provisioned_device(other_shop)[0]})
+    unprovisioned = shop.post("/v1/installment_plans", {**body, "device": enrolled_device(shop)})
+    assert (unknown.status_code, theirs.status_code) == (404, 404)
+    assert (unprovisioned.status_code, unprovisioned.json["error"]["code"]) == (409, "device_not_provisioned")
+    assert shop.balance() == 0
 
 
 def test_cooling_off_releases_the_device(shop, time_machine):
@@ -113,3 +120,21 @@ def _days(n):
 def test_tokens_are_stored_as_issued(shop):
     with shop.gw.db.unit_of_work() as session:
         assert session.execute(select(DeviceToken).where(DeviceToken.device_id == "nobody")).first() is None
+
+
+def test_a_device_not_on_a_plan_can_be_released_one_on_a_plan_cannot(shop, other_shop):
+    device_id, secret, starting_code = _provisioned_device(shop)
+    released = shop.post(f"/v1/devices/{device_id}/release", {})
+    assert released.status_code == 200 and released.json["kind"] == "disable_payg"
+    from openpaygo import OpenPAYGOTokenDecoder, TokenType
+
+    assert OpenPAYGOTokenDecoder.decode_token(token=released.json["token"], secret_key=secret, count=0, used_counts=[], starting_code=starting_code)[1] == TokenType.DISABLE_PAYG
+    assert other_shop.post(f"/v1/devices/{device_id}/release", {}).status_code == 404
+
+    on_plan, *_ = _provisioned_device(shop)
+    product = _product(shop)
+    customer = shop.customer()
+    card = shop.saved_card(customer["id"])
+    shop.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 3, "amount": PRICE, "device": on_plan})
+    refused = shop.post(f"/v1/devices/{on_plan}/release", {})
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "device_on_plan")
