@@ -20,6 +20,7 @@ from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
 from gateway.domain.clock import BEIJING
 from gateway.config import Settings
+from gateway.domain.money import format_cny as yuan
 from gateway.domain.sandbox_ids import sandbox_id_number
 from device_agents.enroll import enroll, http_enroller
 from device_agents.payg import EMERGENCY, PAYG_FILE, PaygLock
@@ -64,11 +65,6 @@ def banking_hours_today():
     start = datetime.combine(now.astimezone(BEIJING).date(), time(10, 0), BEIJING).astimezone(timezone.utc)
     began = monotonic()
     return lambda: start + timedelta(seconds=monotonic() - began)
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"CNY {sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
 
 
 def _interrupt(_signum, _frame) -> None:

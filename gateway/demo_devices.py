@@ -41,9 +41,11 @@ from device_agents.enroll import enroll, http_enroller
 from device_agents.keys import load_private_key
 from device_agents.profiles import ConfirmationRequest, Profile, profile_for
 from gateway.adapters.pki import CertificateAuthority
+from gateway.adapters.mqtt.mosquitto import find_mosquitto, free_port
 from gateway.config import Settings
 from gateway.domain.banks import bank_by_code
 from gateway.domain.devices import GATEWAY_IDENTITY
+from gateway.domain.money import format_cny
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.context import Gateway, system_clock
 
@@ -145,20 +147,6 @@ def _start_broker(ca: CertificateAuthority, var_dir: Path, out) -> Mosquitto | N
         " no CN-as-username, no CRL;")
     out("  so no broker: the agents' signed envelopes go straight to ingest's checks (gateway.services.device_ingest)")
     return None
-
-
-def find_mosquitto() -> str | None:
-    # Debian puts it in /usr/sbin, often not on a normal user's PATH.
-    for path in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class Mosquitto:
@@ -310,7 +298,7 @@ def _over_broker(gw: Gateway, shop, broker: Mosquitto, phone: Agent, meter: Agen
         _wait(lambda: _stored(shop, phone, meter) >= acked, 10, "ingest to store every acked message")
         ok = payment["status"] == "succeeded" and first_status == "requires_action"
         answer = "phone approved (signed, over MQTT)" if phone.stats.confirmations else "no answer from the phone"
-        out(f"  payment {payment['id']} {_yuan(payment['amount'])} with confirmation on the phone: {first_status}"
+        out(f"  payment {payment['id']} {format_cny(payment['amount'])} with confirmation on the phone: {first_status}"
             f" -> {answer} -> {payment['status']}"
             + (f" ({payment.get('failure_code')})" if payment.get("failure_code") else ""))
         stored, rejected = _stored(shop, phone, meter), _rejected(shop, phone, meter)
@@ -419,7 +407,7 @@ def _without_broker(gw: Gateway, shop, phone: Agent, meter: Agent, out) -> bool:
     sent += deliver(phone)
     device_confirmations.deliver_outcomes(gw)
     payment = shop.get(f"/v1/payments/{payment['id']}")
-    out(f"  payment {payment['id']} {_yuan(payment['amount'])} with confirmation on the phone: {first_status}"
+    out(f"  payment {payment['id']} {format_cny(payment['amount'])} with confirmation on the phone: {first_status}"
         f" -> phone {'approved' if decision else 'declined'} (signed) -> {payment['status']}")
     stored, rejected = _stored(shop, phone, meter), _rejected(shop, phone, meter)
     out(f"  {readings} signed readings per device (each a simulated minute) and the confirmation through ingest: "
@@ -541,10 +529,6 @@ def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-def _yuan(fen: int) -> str:
-    return f"CNY {fen // 100:,}.{fen % 100:02d}"
 
 
 @contextmanager

@@ -54,3 +54,9 @@ def merchant_fee(amount: int, discount_rate: Decimal) -> int:
     if amount < 0:
         raise MoneyError("fee base cannot be negative")
     return min(amount, percent_of(amount, discount_rate))
+
+
+def format_cny(fen: int) -> str:
+    """Fen as a person reads them: CNY 1,234.56 (exact, no float)."""
+    sign = "-" if fen < 0 else ""
+    return f"CNY {sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"

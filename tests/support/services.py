@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gateway.adapters.mqtt.mosquitto import find_mosquitto, free_port
+
 HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
 MQTT_PORT = 1883
@@ -49,13 +51,6 @@ class ServiceMissing(RuntimeError):
 
 
 # --- small helpers -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -279,20 +274,12 @@ class MosquittoServer(Server):
     process: subprocess.Popen
 
 
-def _find_mosquitto() -> str | None:
-    # /usr/sbin is often not on a normal user's PATH, and that is where Debian puts mosquitto.
-    for path in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
-
-
 def mosquitto_binary() -> str:
     """Path of the mosquitto binary; installs it with apt-get if root and missing."""
-    binary = _find_mosquitto()
+    binary = find_mosquitto()
     if binary is None and _is_root():
         _apt_install("mosquitto")
-        binary = _find_mosquitto()
+        binary = find_mosquitto()
     if binary is None:
         raise ServiceMissing("Mosquitto", "sudo apt-get install -y mosquitto")
     return binary
