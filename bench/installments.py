@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import secrets
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 

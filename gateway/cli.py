@@ -83,6 +83,24 @@ def ledger_verify() -> None:
 
 
 @main.group()
+def reconciliation() -> None:
+    """Payments whose outcome the bank could not tell."""
+
+
+@reconciliation.command("flagged")
+def reconciliation_flagged() -> None:
+    """List payments and refunds reconciliation gave up on: an operator must check with the bank."""
+    from gateway.services.reconciliation import flagged_payments, flagged_refunds
+
+    gw = _gateway()
+    rows = [("payment", p.id, p.merchant_id, p.amount, p.connector, p.flagged_reason) for p in flagged_payments(gw)]
+    rows += [("refund", r.id, r.merchant_id, r.amount, r.payment_id, r.flagged_reason) for r in flagged_refunds(gw)]
+    for kind, object_id, merchant_id, amount, where, reason in rows:
+        click.echo(f"{kind} {object_id} merchant {merchant_id} {amount} fen ({where}): {reason}")
+    click.echo(f"{len(rows)} flagged")
+
+
+@main.group()
 def vault() -> None:
     """Encryption keys for card and identity data."""
 

@@ -19,8 +19,10 @@ class Settings:
     # How long a retried request waits for the first one with the same Idempotency-Key to finish
     # before it is answered 409.
     idempotency_wait_seconds: float = 5.0
-    # Test-mode endpoints under /v1/sandbox (read the SMS code a sandbox bank "sent"). Off in production.
-    sandbox_endpoints: bool = True
+    # Test mode: endpoints under /v1/sandbox (the SMS code a sandbox bank "sent", the wallet app's
+    # confirmation) and webhooks to loopback/private addresses. Off unless asked for (the demo and
+    # the tests turn it on), so a deployment that forgets the setting is not open to either.
+    sandbox_endpoints: bool = False
     # Installment credit a customer may have outstanding across plans, in fen (CNY 30,000).
     installment_credit_limit: int = 3_000_000
     max_body_bytes: int = 64 * 1024

@@ -76,7 +76,8 @@ def run_demo() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the summary
-    overrides = {"pki_dir": str(demo_pki_dir(Settings.load()))}  # the device CA under var/, not in the repo
+    # The device CA under var/ (not in the repo), and test mode for the sandbox banks and wallets.
+    overrides = {"pki_dir": str(demo_pki_dir(Settings.load())), "sandbox_endpoints": True}
     settings = Settings.load(overrides)
     upgrade(settings.database_url)
     app = create_app(overrides)

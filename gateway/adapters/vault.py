@@ -134,8 +134,7 @@ class DevKeyFile:
         self.path = path
 
     def load_or_create(self) -> Vault:
-        if not self.path.exists():
-            self._write({"keys": {"v1": _b64e(secrets.token_bytes(32))}, "index_key": _b64e(secrets.token_bytes(32))})
+        if not self.path.exists() and self._create({"keys": {"v1": _b64e(secrets.token_bytes(32))}, "index_key": _b64e(secrets.token_bytes(32))}):
             log.warning("generated development vault keys in %s (set PAYGATE_VAULT_KEYS in production)", self.path)
         data = json.loads(self.path.read_text())
         keys = {version: _b64d(value) for version, value in data["keys"].items()}
@@ -147,6 +146,24 @@ class DevKeyFile:
         data["keys"][version] = _b64e(secrets.token_bytes(32))
         self._write(data)
         return version
+
+    def _create(self, data: dict) -> bool:
+        """Publish a complete key file only if none exists: several processes starting at once
+        (gunicorn workers) must all end up with the same keys, never a half-written file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, self.path)  # atomic, and fails if another process got there first
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(draft)
 
     def _write(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

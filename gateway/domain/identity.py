@@ -58,6 +58,11 @@ def mask_id_number(number: str) -> str:
     return number[0] + "*" * (len(number) - 2) + number[-1]
 
 
+def mask_name(name: str) -> str:
+    """The first character only: enough for a merchant to recognise a record, no more."""
+    return name[:1] + "*" * max(len(name) - 1, 1)
+
+
 def mask_mobile(mobile: str) -> str:
     return mobile[:3] + "****" + mobile[-4:]
 

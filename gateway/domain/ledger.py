@@ -153,12 +153,18 @@ def financing_reversal_entry(*, reference: str, merchant_id: str, customer_id: s
     return entry
 
 
-def collection_entry(*, reference: str, connector: str, customer_id: str, currency: str, principal: int, interest: int, late_fee: int) -> JournalEntry:
+def customer_credit(customer_id: str, currency: str) -> AccountSpec:
+    """Money a customer paid beyond what they owed: we owe it back."""
+    return AccountSpec(f"customer:{customer_id}:credit", currency, NormalSide.CREDIT, False)
+
+
+def collection_entry(*, reference: str, connector: str, customer_id: str, currency: str, principal: int, interest: int, late_fee: int, overpaid: int = 0) -> JournalEntry:
     """An installment collected from the customer's card: the bank owes us the money; it repays
     principal and earns us interest and late fees. Nothing goes to the merchant, paid already."""
     entry = JournalEntry("installment_collection", reference)
-    entry.debit(acquirer_receivable(connector, currency), principal + interest + late_fee)
+    entry.debit(acquirer_receivable(connector, currency), principal + interest + late_fee + overpaid)
     entry.credit(customer_receivable(customer_id, currency), principal)
     entry.credit(interest_revenue(currency), interest)
     entry.credit(late_fee_revenue(currency), late_fee)
+    entry.credit(customer_credit(customer_id, currency), overpaid)
     return entry

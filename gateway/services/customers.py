@@ -13,7 +13,7 @@ from gateway.adapters.db.models import Consent, Customer, SavedCard
 from gateway.adapters.vault import DataKey
 from gateway.domain.consent import ConsentKind, ConsentRequired
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
-from gateway.domain.identity import check_id_number, mask_mobile
+from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
 from gateway.services.context import Gateway
 
@@ -85,6 +85,7 @@ def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerV
     again. Payments and ledger entries keep their amounts under the now pseudonymous id."""
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
+        _refuse_with_open_plans(session, customer_id)
         customer.state = "erased"
         customer.data_key = None
         customer.id_number_hmac = None
@@ -94,8 +95,26 @@ def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerV
         session.execute(
             update(SavedCard).where(SavedCard.customer_id == customer_id).values(status="disabled", pan_hmac=None)
         )
+        # Nothing more may be processed for them: every consent ends (so their devices' telemetry
+        # is no longer kept), and the usage data already kept is dropped.
+        session.execute(update(Consent).where(Consent.customer_id == customer_id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=gw.clock()))
+        _forget_devices(session, customer_id)
     log.info("customer %s erased", customer_id)
     return _view(customer, None)
+
+
+def _refuse_with_open_plans(session: Session, customer_id: str) -> None:
+    from gateway.adapters.db.installment_models import InstallmentPlan
+
+    if session.execute(select(InstallmentPlan.id).where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state.in_(("pending", "active")))).first():
+        raise Conflict("customer_has_open_plans", "The customer still owes on an installment plan; erase them once it is settled.", "customer")
+
+
+def _forget_devices(session: Session, customer_id: str) -> None:
+    from gateway.adapters.db.device_models import Device, DeviceMessage
+
+    owned = select(Device.id).where(Device.owner_customer_id == customer_id)
+    session.execute(update(DeviceMessage).where(DeviceMessage.device_id.in_(owned)).values(body=None))
 
 
 # ---- consents ---------------------------------------------------------------------------------
@@ -168,5 +187,7 @@ def customer_data_key(gw: Gateway, customer: Customer) -> DataKey:
 
 
 def _view(customer: Customer, key: DataKey | None) -> CustomerView:
-    name = key.open("name", customer.name_sealed) if key and customer.name_sealed else None
+    """No endpoint returns personal data in clear, so no stored response (idempotency replays)
+    holds any either: the name too is shown masked."""
+    name = mask_name(key.open("name", customer.name_sealed)) if key and customer.name_sealed else None
     return CustomerView(customer.id, customer.state, name, customer.mobile_masked, customer.id_number_masked, customer.created_at)

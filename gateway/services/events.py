@@ -26,7 +26,9 @@ PAYMENT_EVENTS = {
     "requires_capture": "payment.requires_capture",
 }
 REFUND_EVENTS = {"succeeded": "refund.succeeded", "failed": "refund.failed"}
-EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values()})
+# Raised by installment plans (gateway/services/installment_plans.py).
+INSTALLMENT_EVENTS = ("installment.paid", "installment.failed", "plan.delinquent", "plan.completed", "plan.canceled")
+EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:

@@ -127,7 +127,9 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
     from gateway.services import payments
 
     with gw.db.unit_of_work() as session:
-        customer = owned_customer(session, merchant_id, customer_id, active=True)
+        # The customer's row lock serialises their plan requests, so concurrent ones cannot
+        # together exceed the credit limit.
+        customer = owned_customer(session, merchant_id, customer_id, active=True, lock=True)
         require_consent(session, customer.id, ConsentKind.IDENTITY, ConsentKind.BANK_CARD)
         card = session.execute(select(SavedCard).where(SavedCard.id == card_id, SavedCard.customer_id == customer_id)).scalar_one_or_none()
         if card is None or card.status != "active":
@@ -347,11 +349,11 @@ def _collected(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Pa
         else:
             item.status, item.collecting_payment_id = "scheduled", None
             item.next_attempt_at = max(as_utc(item.next_attempt_at) if item.next_attempt_at else gw.clock(), _start_of(item.due_date))
-    if left:
-        raise Conflict("overpayment", f"{left} fen more than the plan owes.", "amount")  # pay_now prevents it
+    if left:  # more than the plan owes (pay_now prevents it): kept for the customer, never lost
+        log.error("plan %s: payment %s overpaid by %s fen; held as the customer's credit", plan.id, payment.id, left)
     ledger.post(session, collection_entry(
         reference=payment.id, connector=payment.connector, customer_id=plan.customer_id, currency=plan.currency,
-        principal=split["principal"], interest=split["interest"], late_fee=split["late_fee"],
+        principal=split["principal"], interest=split["interest"], late_fee=split["late_fee"], overpaid=left,
     ))
     product = session.get(InstallmentProduct, plan.product_id)
     if not _unpaid(session, plan.id):
@@ -427,19 +429,20 @@ def paid_until(session: Session, plan: InstallmentPlan, product: InstallmentProd
 # ---- cancellation -----------------------------------------------------------------------------
 
 def cancel_plan(gw: Gateway, merchant_id: str, plan_id: str) -> InstallmentPlan:
-    """Within the cooling-off period and before any installment is paid: the plan is voided, the
-    financing undone, the down payment refunded and the device released."""
+    """Within the cooling-off period and before any installment is paid: the down payment is
+    refunded first, and only then is the plan voided, the financing undone and the device
+    released. A refund the bank refuses leaves the plan as it was; a retry after a crash in
+    between finds the down payment already refunded and goes on."""
     from gateway.services import refunds
 
     with gw.db.unit_of_work() as session:
+        _cancellable(gw, session, _owned_plan(session, merchant_id, plan_id))
+    down = _down_payment(gw, merchant_id, plan_id)
+    if down is not None and down.amount_refunded < down.amount_received:
+        refunds.create_refund(gw, merchant_id, down.id, None)
+    with gw.db.unit_of_work() as session:
         plan = _locked_plan(session, merchant_id, plan_id)
-        product = session.get(InstallmentProduct, plan.product_id)
-        if plan.state != "active":
-            raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
-        if local_today(gw) > plan.start_date + timedelta(days=product.cooling_off_days):
-            raise Conflict("cooling_off_over", f"Plans can be canceled within {product.cooling_off_days} days.", "plan")
-        if any(item.paid_principal or item.paid_interest or item.status == "collecting" for item in session.execute(select(Installment).where(Installment.plan_id == plan.id)).scalars()):
-            raise Conflict("plan_has_payments", "An installment was already paid; pay the plan off instead.", "plan")
+        _cancellable(gw, session, plan)
         rate = session.execute(select(Merchant.discount_rate).where(Merchant.id == plan.merchant_id)).scalar_one()
         ledger.post(session, financing_reversal_entry(
             reference=plan.id, merchant_id=plan.merchant_id, customer_id=plan.customer_id, currency=plan.currency,
@@ -450,10 +453,26 @@ def cancel_plan(gw: Gateway, merchant_id: str, plan_id: str) -> InstallmentPlan:
         plan.state, plan.canceled_at = "canceled", gw.clock()
         device_credit.plan_canceled(gw, session, plan)
         events.record(session, plan.merchant_id, "plan.canceled", plan_snapshot(plan), gw.clock())
-    if plan.down_payment_payment_id:
-        refunds.create_refund(gw, merchant_id, plan.down_payment_payment_id, None)
     log.info("plan %s canceled in cooling-off", plan.id)
     return plan
+
+
+def _cancellable(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
+    product = session.get(InstallmentProduct, plan.product_id)
+    if plan.state != "active":
+        raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
+    if local_today(gw) > plan.start_date + timedelta(days=product.cooling_off_days):
+        raise Conflict("cooling_off_over", f"Plans can be canceled within {product.cooling_off_days} days.", "plan")
+    if any(item.paid_principal or item.paid_interest or item.status == "collecting" for item in session.execute(select(Installment).where(Installment.plan_id == plan.id)).scalars()):
+        raise Conflict("plan_has_payments", "An installment was already paid; pay the plan off instead.", "plan")
+
+
+def _down_payment(gw: Gateway, merchant_id: str, plan_id: str) -> Payment | None:
+    with gw.db.unit_of_work() as session:
+        plan = _owned_plan(session, merchant_id, plan_id)
+        if plan.down_payment_payment_id is None:
+            return None
+        return session.execute(select(Payment).where(Payment.id == plan.down_payment_payment_id)).scalar_one()
 
 
 # ---- reading ----------------------------------------------------------------------------------

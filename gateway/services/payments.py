@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Outcome
 from gateway.adapters.db import ledger_repository as ledger
-from gateway.adapters.db.models import CardToken, Merchant, Payment
+from gateway.adapters.db.models import CardToken, Merchant, Payment, WalletNotification
 from gateway.adapters.db.upsert import insert_if_absent
-from gateway.adapters.db.models import WalletNotification
 from gateway.domain.banks import bank_by_code
 from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
@@ -75,6 +74,8 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_i
         Money(request.amount, request.currency)
     except MoneyError as exc:
         raise InvalidRequest("amount_invalid", str(exc), "amount") from exc
+    if request.confirmation_device and not request.confirm:
+        raise InvalidRequest("confirmation_needs_confirm", "A device confirmation is asked for when the payment is confirmed: send confirm: true.", "confirmation")
     if request.payment_method.kind == "wallet" and request.capture_method is CaptureMethod.MANUAL:
         raise InvalidRequest("capture_method_unsupported", "Wallet payments are captured when paid.", "capture_method")
     with gw.db.unit_of_work() as session:
@@ -85,6 +86,7 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_i
             amount=request.amount,
             currency=request.currency,
             status=(PaymentStatus.PROCESSING if request.confirm else PaymentStatus.REQUIRES_CONFIRMATION).value,
+            next_reconcile_at=_reconcile_if_lost(gw) if request.confirm else None,
             capture_method=request.capture_method.value,
             amount_capturable=0,
             amount_received=0,
@@ -140,6 +142,7 @@ def device_answered(gw: Gateway, payment_id: str, approved: bool, reason: str) -
             log.info("payment %s not approved on its device (%s)", payment.id, reason)
             return payment
         payment.status = PaymentStatus.PROCESSING.value
+        payment.next_reconcile_at = _reconcile_if_lost(gw)
         card = _card_of(gw, session, payment)
     log.info("payment %s approved on its device", payment.id)
     return _authorize(gw, payment, card)
@@ -150,6 +153,7 @@ def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
         payment = locked_payment(session, merchant_id, payment_id)
         require_transition("confirm", payment.status)
         payment.status = PaymentStatus.PROCESSING.value
+        payment.next_reconcile_at = _reconcile_if_lost(gw)
         card = _card_of(gw, session, payment)
     return _authorize(gw, payment, card)
 
@@ -179,17 +183,26 @@ def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: Payme
     return _Source(connector, card, {**columns, "card_last4": card.pan[-4:]})
 
 
+def _reconcile_if_lost(gw: Gateway):
+    """Set when a payment is handed to its bank: should the answer never be recorded (the
+    process dies, the connector fails), reconciliation asks the bank from then on."""
+    return gw.clock() + next_reconcile_delay(0)
+
+
 def _authorize(gw: Gateway, payment: Payment, card: CardDetails | None) -> Payment:
-    result = gw.connector(payment.connector).authorize(
-        ChargeRequest(
-            payment_id=payment.id,
-            amount=payment.amount,
-            currency=payment.currency,
-            card=card,
-            capture=payment.capture_method == CaptureMethod.AUTOMATIC.value,
-            description=payment.description,
-        )
+    request = ChargeRequest(
+        payment_id=payment.id,
+        amount=payment.amount,
+        currency=payment.currency,
+        card=card,
+        capture=payment.capture_method == CaptureMethod.AUTOMATIC.value,
+        description=payment.description,
     )
+    try:
+        result = gw.connector(payment.connector).authorize(request)
+    except Exception:  # a connector failure is an unknown outcome, never a reason to charge again
+        log.exception("payment %s: %s failed; outcome unknown, left for reconciliation", payment.id, payment.connector)
+        result = ConnectorResult(Outcome.UNKNOWN)
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, payment.merchant_id, payment.id)
         apply_result(gw, session, payment, result)
@@ -270,19 +283,6 @@ def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mappi
                 log.warning("rejected %s notify %s: replayed", connector_name, notice.notify_id)
                 raise CallbackRefused("callback_replayed", "This notification was already received.")
         apply_result(gw, session, payment, notice.result)
-    return payment
-
-
-def sync_with_bank(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
-    """Ask the bank or wallet what happened to a payment awaiting its outcome."""
-    payment = get_payment(gw, merchant_id, payment_id)
-    if PaymentStatus(payment.status) not in AWAITING_OUTCOME:
-        return payment
-    result = gw.connector(payment.connector).status(payment.id)
-    with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, merchant_id, payment_id)
-        if result.outcome in (Outcome.APPROVED, Outcome.DECLINED):
-            apply_result(gw, session, payment, result)
     return payment
 
 

@@ -97,6 +97,11 @@ def flagged_payments(gw: Gateway) -> list[Payment]:
         return list(session.execute(select(Payment).where(Payment.flagged_reason.is_not(None)).order_by(Payment.seq)).scalars())
 
 
+def flagged_refunds(gw: Gateway) -> list[Refund]:
+    with gw.db.unit_of_work() as session:
+        return list(session.execute(select(Refund).where(Refund.flagged_reason.is_not(None)).order_by(Refund.seq)).scalars())
+
+
 def _claim(session: Session, query, batch: int) -> list:
     return list(session.execute(query.limit(batch).with_for_update(skip_locked=True)).scalars())
 

@@ -37,10 +37,16 @@ def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | 
             currency=payment.currency,
             status="pending",
             reconcile_attempts=0,
+            # Should the bank's answer never be recorded, reconciliation asks the bank from then on.
+            next_reconcile_at=gw.clock() + next_reconcile_delay(0),
             created_at=gw.clock(),
         )
         session.add(refund)
-    result = gw.connector(payment.connector).refund(payment.connector_reference, refund.id, amount, payment.currency)
+    try:
+        result = gw.connector(payment.connector).refund(payment.connector_reference, refund.id, amount, payment.currency)
+    except Exception:  # unknown outcome: the amount stays reserved until reconciliation learns it
+        log.exception("refund %s: %s failed; outcome unknown, left for reconciliation", refund.id, payment.connector)
+        result = ConnectorResult(Outcome.UNKNOWN)
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
         refund = session.get(Refund, refund.seq, with_for_update=True)
@@ -67,10 +73,7 @@ def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund:
         refund.failure_code = result.decline_code
         payment.amount_refunded -= refund.amount  # release the reservation
     else:
-        # No answer: the amount stays reserved until reconciliation learns the outcome.
-        if refund.next_reconcile_at is None:
-            refund.next_reconcile_at = gw.clock() + next_reconcile_delay(0)
-        return
+        return  # no answer: the amount stays reserved until reconciliation learns the outcome
     refund.next_reconcile_at = None
     events.record_refund_change(session, refund, gw.clock())
 

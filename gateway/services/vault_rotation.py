@@ -1,10 +1,13 @@
 """Key rotation: re-encrypt what the vault key protects under the active key, in batches. Card
 tokens hold their card under the vault key; customers hold only their wrapped data key (their
-fields stay sealed with it, so rotation never touches personal data)."""
+fields stay sealed with it, so rotation never touches personal data); webhook signing secrets and
+devices' OpenPAYGO secrets are sealed by it too. Sealed idempotency replays (enrollment answers)
+live 24 hours: keep a retired key in PAYGATE_VAULT_KEYS for a day after rotating."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway.adapters.db.installment_models import DevicePaygCredential
 from gateway.adapters.db.models import CardToken, Customer
 from gateway.adapters.db.webhook_models import WebhookEndpoint
 from gateway.services.context import Gateway
@@ -16,6 +19,7 @@ PROTECTED = (
     (CardToken, CardToken.id, "card_ciphertext", lambda row: row.id),
     (Customer, Customer.id, "data_key", lambda row: f"data-key:{row.id}"),
     (WebhookEndpoint, WebhookEndpoint.id, "secret_ciphertext", lambda row: row.id),
+    (DevicePaygCredential, DevicePaygCredential.device_id, "secret_sealed", lambda row: f"payg:{row.device_id}"),
 )
 
 
@@ -39,4 +43,4 @@ def _reencrypt(gw: Gateway, model, key_column, attribute: str, associated) -> in
                     changed += 1
         if len(batch) < BATCH:
             return changed
-        last_id = batch[-1].id
+        last_id = getattr(batch[-1], key_column.key)

@@ -28,7 +28,7 @@ def banking_hours_clock(start: datetime = TEST_EPOCH):
 
 
 def make_gateway(database_url: str, var_dir, **overrides) -> Gateway:
-    settings = Settings.load({"database_url": database_url, "var_dir": var_dir, "sandbox_latency_ms": 0, **overrides})
+    settings = Settings.load({"database_url": database_url, "var_dir": var_dir, "sandbox_latency_ms": 0, "sandbox_endpoints": True, **overrides})
     gw = Gateway.from_settings(settings)
     gw.clock = banking_hours_clock()
     return gw

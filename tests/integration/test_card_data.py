@@ -71,11 +71,17 @@ def test_rotation_reencrypts_every_card_and_old_cards_still_pay(own_database_url
     tokens = [shop.token(last4) for last4 in ("4242", "5556", "1881")]
     customer = shop.customer()
     saved = shop.saved_card(customer["id"], "CCB")
+    from gateway.services import device_credit
+    from tests.integration.test_devices_support import enrolled_device
+
+    device_id = enrolled_device(shop)
+    with gw.db.unit_of_work() as session:
+        device_credit.provision(gw, session, device_id)
 
     DevKeyFile(gw.settings.vault_key_file).add_key()
     rotated = Gateway.from_settings(gw.settings)
     assert rotated.vault.active == "v2"
-    assert reencrypt_all(rotated) == 4  # three tokens and one customer's data key
+    assert reencrypt_all(rotated) == 5  # three tokens, one customer's data key, one device secret
     assert reencrypt_all(rotated) == 0
 
     with rotated.db.unit_of_work() as session:
@@ -85,5 +91,6 @@ def test_rotation_reencrypts_every_card_and_old_cards_still_pay(own_database_url
     paid = Shop(rotated, merchant=shop.merchant).post("/v1/payments", {"amount": 100, "currency": "CNY", "payment_method": tokens[0], "confirm": True}).json
     assert paid["status"] == "succeeded"
     rotated_shop = Shop(rotated, merchant=shop.merchant)
-    assert rotated_shop.get(f"/v1/customers/{customer['id']}").json["name"] == "Wang Fang"
+    assert rotated_shop.get(f"/v1/customers/{customer['id']}").json["name"] == "W********"  # masked, but read through the re-wrapped key
     assert rotated_shop.pay_saved(saved["id"]).json["status"] == "succeeded"
+    assert rotated_shop.post(f"/v1/devices/{device_id}/release", {}).json["kind"] == "disable_payg"

@@ -29,7 +29,7 @@ def test_registration_returns_only_masked_id_and_mobile(shop):
     customer = response.json
     assert customer["id_number"] == number[0] + "*" * 16 + number[-1]
     assert customer["mobile"] == "139****5678"
-    assert customer["name"] == "Zhao Lei"
+    assert customer["name"] == "Z*******"
     assert number not in response.get_data(as_text=True)
     assert number not in shop.get(f"/v1/customers/{customer['id']}").get_data(as_text=True)
 
@@ -141,6 +141,11 @@ def test_erasure_shreds_the_data_keeps_the_money_and_frees_the_id(shop):
     except VaultError:
         pass
     assert wrapped_key is not None
+    with shop.gw.db.unit_of_work() as session:
+        from gateway.services.customers import has_consent
+        from gateway.domain.consent import ConsentKind
+
+        assert not has_consent(session, customer["id"], ConsentKind.BANK_CARD)  # every consent ended
     # The money stays: the payment and the ledger are untouched and still add up.
     assert shop.get(f"/v1/payments/{payment['id']}").json["amount_received"] == 20_000
     assert shop.get(f"/v1/payments/{payment['id']}").json["customer"] == customer["id"]
@@ -151,3 +156,12 @@ def test_erasure_shreds_the_data_keeps_the_money_and_frees_the_id(shop):
     assert shop.pay_saved(card["id"]).status_code == 409
     again = _register(shop, number)
     assert again.status_code == 200 and again.json["id"] != customer["id"]
+
+
+def test_a_customer_with_an_open_installment_plan_cannot_be_erased(shop):
+    from tests.integration.test_installments import _plan, _product
+
+    plan, customer = _plan(shop, _product(shop), term=3)
+    refused = shop.call("DELETE", f"/v1/customers/{customer['id']}")
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "customer_has_open_plans")
+    assert shop.get(f"/v1/customers/{customer['id']}").json["state"] == "active"

@@ -9,8 +9,9 @@ import pytest
 
 from gateway.domain.banks import NATIONAL_BANKS, YUAN, bank_by_code
 from gateway.services.ledger import verify
-from gateway.services.payments import sync_with_bank
-from tests.integration.conftest import banking_hours_clock
+from gateway.domain.reconciliation import RECONCILE_SCHEDULE
+from gateway.services import reconciliation
+from tests.integration.conftest import TimeMachine, banking_hours_clock
 
 ASYNC_BANKS = [bank.code for bank in NATIONAL_BANKS if bank.family == "joint_stock"]
 
@@ -109,10 +110,15 @@ def test_test_cards_work_at_every_bank_family(shop, bank, last4, final_status, f
 def test_timed_out_payment_is_resolved_by_a_status_query(shop, bank):
     payment = shop.post("/v1/payments", {"amount": 1_000, "currency": "CNY", "payment_method": shop.token("0119", bank), "confirm": True}).json
     assert payment["status"] == "processing"
-    resolved = sync_with_bank(shop.gw, shop.id, payment["id"])
-    assert resolved.status == "succeeded"  # the bank took the money; its answer was lost
-    assert shop.balance() == 1_000 - 6
-    assert sync_with_bank(shop.gw, shop.id, payment["id"]).status == "succeeded"
+    clock = TimeMachine(shop.gw)
+    try:
+        clock.travel(RECONCILE_SCHEDULE[0])
+        reconciliation.reconcile_payments(shop.gw)
+        clock.travel(RECONCILE_SCHEDULE[1])
+        reconciliation.reconcile_payments(shop.gw)
+    finally:
+        clock.restore()
+    assert shop.get(f"/v1/payments/{payment['id']}").json["status"] == "succeeded"  # the bank took the money; its answer was lost
     assert shop.balance() == 1_000 - 6
 
 
