@@ -274,3 +274,34 @@ def test_other_methods_collect_and_balance(shop, time_machine, method):
         _run_workers(shop)
     assert shop.get(f"/v1/installment_plans/{plan['id']}").json["state"] == "completed"
     _check_books(shop, plan["id"])
+
+
+def test_concurrent_plans_cannot_exceed_the_credit_limit(pg_gateway):
+    import dataclasses
+
+    limited = dataclasses.replace(pg_gateway, settings=dataclasses.replace(pg_gateway.settings, installment_credit_limit=500_000))
+    shop = Shop(limited)
+    product = _product(shop, down_payment_share="0")
+    customer = shop.customer()
+    card = shop.saved_card(customer["id"])
+    body = {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 3, "amount": 300_000}
+    from tests.integration.test_idempotency import _concurrently
+
+    responses = _concurrently(6, lambda: shop.post("/v1/installment_plans", body))
+    assert sorted(r.status_code for r in responses) == [200] + [402] * 5  # CNY 3,000 fits a CNY 5,000 limit once
+    assert verify(limited).ok
+
+
+def test_cancel_whose_refund_the_bank_refuses_leaves_the_plan_in_place(shop, monkeypatch):
+    product = _product(shop)
+    plan, _ = _plan(shop, product)
+    from gateway.adapters.connectors.base import ConnectorResult, Outcome
+
+    monkeypatch.setattr(shop.gw.connector("sandbox_big_four"), "refund", lambda *args: ConnectorResult(Outcome.DECLINED, None, "refund_refused", "no"))
+    refused = shop.post(f"/v1/installment_plans/{plan['id']}/cancel")
+    assert refused.status_code == 402
+    seen = shop.get(f"/v1/installment_plans/{plan['id']}").json
+    assert seen["state"] == "active"
+    _check_books(shop, plan["id"])
+    monkeypatch.undo()
+    assert shop.post(f"/v1/installment_plans/{plan['id']}/cancel").json["state"] == "canceled"

@@ -129,3 +129,25 @@ def test_two_workers_resolve_each_unknown_payment_exactly_once(pg_gateway):
         assert kinds == ["payment.succeeded"]
     assert shop.balance() == sum(1_000 + n - merchant_fee(1_000 + n, Decimal("0.006")) for n in range(12))
     assert verify(pg_gateway).ok
+
+
+def test_a_connector_that_fails_mid_call_leaves_a_payment_reconciliation_settles(shop, monkeypatch):
+    connector = shop.gw.connector("sandbox_big_four")
+    real = connector.authorize
+
+    def take_money_then_fail(request):
+        real(request)  # the bank books the debit...
+        raise ConnectionResetError("...and the connection drops before its answer")
+
+    monkeypatch.setattr(connector, "authorize", take_money_then_fail)
+    payment = shop.pay(2_500)
+    monkeypatch.setattr(connector, "authorize", real)
+    assert payment["status"] == "processing"
+    clock = TimeMachine(shop.gw)
+    try:
+        clock.travel(RECONCILE_SCHEDULE[0])
+        assert reconciliation.reconcile_payments(shop.gw) >= 1
+    finally:
+        clock.restore()
+    assert shop.get(f"/v1/payments/{payment['id']}").json["status"] == "succeeded"
+    assert shop.balance() == 2_500 - 15
