@@ -45,6 +45,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
+    api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:

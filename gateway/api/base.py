@@ -37,14 +37,16 @@ def principal() -> Principal:
     return g.principal
 
 
-def require_key(allow_publishable: bool = False) -> None:
-    """Authenticate the Bearer key; publishable keys may only reach endpoints that allow them."""
+def require_key(allow_publishable: bool = False, allow_enrollment: bool = False) -> None:
+    """Authenticate the Bearer key; publishable keys and enrollment tokens may only reach the
+    endpoints that allow them."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("authentication_required", "Send your API key as 'Authorization: Bearer sk_test_...'.")
     found = authenticate(gateway(), key.strip())
     if found is None:
         raise Unauthenticated("invalid_api_key", "The API key is not valid.")
-    if found.kind != "secret" and not allow_publishable:
+    allowed = {"secret"} | ({"publishable"} if allow_publishable else set()) | ({"enrollment"} if allow_enrollment else set())
+    if found.kind not in allowed:
         raise Forbidden("secret_key_required", "This endpoint needs a secret key (sk_...).")
     g.principal = found

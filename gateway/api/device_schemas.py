@@ -85,3 +85,13 @@ class UsageOut(Schema):
     object = fields.Constant("device_usage")
     device = fields.String()
     data = fields.List(fields.Nested(UsageDay))
+
+
+class EnrollmentTokenCreate(Schema):
+    expires_in = fields.Integer(strict=True, load_default=3600, validate=validate.Range(min=60, max=7 * 24 * 3600))
+
+
+class EnrollmentTokenOut(Schema):
+    object = fields.Constant("enrollment_token")
+    token = fields.String(metadata={"description": "enr_...: use once as the Bearer key of POST /v1/devices. Shown once."})
+    expires = UnixTime(attribute="expires_at")

@@ -1,23 +1,29 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from flask import request
 from sqlalchemy import inspect as sa_inspect
 
 from device_agents import wire
 from gateway.api.base import ApiBlueprint, gateway, principal, require_key
-from gateway.api.device_schemas import DeviceCreate, DeviceEnrolled, DeviceOut, UsageOut, UsageQuery
+from gateway.api.device_schemas import DeviceCreate, DeviceEnrolled, DeviceOut, EnrollmentTokenCreate, EnrollmentTokenOut, UsageOut, UsageQuery
 from gateway.api.idempotency import idempotent
 from gateway.api.installment_schemas import DeviceTokenOut
 from gateway.api.schemas import Empty
 from gateway.domain.devices import DeviceKind
-from gateway.services import device_credit, devices
+from gateway.services import device_credit, devices, enrollment_tokens
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices",
                    description="Device enrollment (certificate + signing key), revocation and usage.")
+tokens_blp = ApiBlueprint("enrollment_tokens", __name__, url_prefix="/v1/enrollment_tokens",
+                          description="Single-use tokens for devices to enroll with.")
 
 
 @blp.before_request
 def _authenticate() -> None:
-    require_key()
+    # A device may enroll itself with a single-use enrollment token instead of the secret key.
+    require_key(allow_enrollment=request.method == "POST" and request.path.rstrip("/") == "/v1/devices")
 
 
 @blp.route("", methods=["POST"])
@@ -27,8 +33,9 @@ def _authenticate() -> None:
 def enroll_device(body):
     """Enroll a device: sign its CSR (CN = the new device id), register its signing key and give it
     OpenPAYGO Token credentials for its lock (`payg`, shown once)."""
+    token = request.headers["Authorization"].split(" ", 1)[1].strip() if principal().kind == "enrollment" else None
     enrolled = devices.enroll_device(gateway(), principal().merchant_id, devices.Enrollment(
-        csr=body["csr"], model=body["model"], kind=DeviceKind(body["kind"]), signing_key=body["signing_key"]))
+        csr=body["csr"], model=body["model"], kind=DeviceKind(body["kind"]), signing_key=body["signing_key"]), enrollment_token=token)
     device_id = enrolled.device.id
     return {
         **{attribute.key: getattr(enrolled.device, attribute.key)
@@ -41,6 +48,16 @@ def enroll_device(body):
                    "commands_topic": wire.commands_topic(device_id)},
         "payg": {"secret_key": enrolled.payg_secret_key, "starting_code": enrolled.payg_starting_code},
     }
+
+
+@tokens_blp.route("", methods=["POST"])
+@tokens_blp.arguments(EnrollmentTokenCreate)
+@tokens_blp.response(200, EnrollmentTokenOut)
+def create_enrollment_token(body):
+    """A single-use token a device enrolls with (POST /v1/devices), so devices never hold the
+    merchant's secret key. Shown once; expires after `expires_in` seconds (default 3600)."""
+    require_key()
+    return enrollment_tokens.create(gateway(), principal().merchant_id, timedelta(seconds=body["expires_in"]))
 
 
 @blp.route("/<device_id>", methods=["GET"])

@@ -24,6 +24,7 @@ from gateway.domain.errors import InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.consent import ConsentKind
 from gateway.services import device_credit
+from gateway.services import enrollment_tokens
 from gateway.services.context import Gateway
 from gateway.services.customers import has_consent
 
@@ -69,7 +70,9 @@ def certificate_authority(gw: Gateway) -> CertificateAuthority:
         raise InvalidRequest("pki_not_configured", "Device enrollment is not set up on this gateway.") from exc
 
 
-def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment) -> EnrolledDevice:
+def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment, enrollment_token: str | None = None) -> EnrolledDevice:
+    """Enroll a device for the merchant; with an enrollment token, the token is spent in the same
+    transaction (used once, and only if the enrollment commits)."""
     signing_key = _signing_key(enrollment.signing_key)
     ca = certificate_authority(gw)
     device_id = new_id("dev")
@@ -86,6 +89,8 @@ def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment) -> Enro
     )
     try:
         with gw.db.unit_of_work() as session:
+            if enrollment_token is not None:
+                enrollment_tokens.redeem(gw, session, enrollment_token, device_id)
             session.add(device)
             secret_hex, starting_code = device_credit.provision(gw, session, device_id)
     except Exception:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
+from gateway.services import enrollment_tokens
 from gateway.services.context import Gateway
 
 SECRET_PREFIX = "sk_test_"
@@ -28,7 +29,7 @@ class Principal:
     """Who is calling: a merchant, with a secret or a publishable key."""
 
     merchant_id: str
-    kind: str  # "secret" | "publishable"
+    kind: str  # "secret" | "publishable" | "enrollment" (a device's single-use enrollment token)
 
 
 def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
@@ -55,6 +56,9 @@ def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None
 
 
 def authenticate(gw: Gateway, presented_key: str) -> Principal | None:
+    if presented_key.startswith(enrollment_tokens.PREFIX):
+        merchant_id = enrollment_tokens.merchant_of(gw, presented_key)
+        return Principal(merchant_id, "enrollment") if merchant_id else None
     if not presented_key.startswith((SECRET_PREFIX, PUBLISHABLE_PREFIX)):
         return None
     with gw.db.unit_of_work() as session:

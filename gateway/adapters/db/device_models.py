@@ -97,3 +97,16 @@ class DeviceCommand(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_device_commands_unsent", "sent_at", "id"),)
+
+
+class EnrollmentToken(Base):
+    """A single-use, short-lived credential that lets a device enroll without holding the
+    merchant's secret key (which could also charge and refund). Only a keyed hash is stored."""
+
+    __tablename__ = "enrollment_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    device_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
