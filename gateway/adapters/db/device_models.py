@@ -14,7 +14,7 @@ class Device(Base):
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)  # who enrolled it
-    # The customer who owns it, once the customers issue links them (a plain string until then).
+    # The customer who owns it: set when it is sold on an installment plan.
     owner_customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # phone | iot
     model: Mapped[str] = mapped_column(String(100))
