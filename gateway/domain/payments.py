@@ -26,11 +26,6 @@ S = PaymentStatus
 # Which action may start from which state, and where it may lead.
 TRANSITIONS: dict[str, dict[PaymentStatus, frozenset[PaymentStatus]]] = {
     "confirm": {S.REQUIRES_CONFIRMATION: frozenset({S.PROCESSING})},
-    # What the bank or wallet says moves a payment on; a wallet order waits for the shopper first.
-    "bank_result": {
-        S.PROCESSING: frozenset({S.SUCCEEDED, S.REQUIRES_CAPTURE, S.FAILED, S.PROCESSING, S.REQUIRES_ACTION}),
-        S.REQUIRES_ACTION: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED, S.CANCELED}),
-    },
     "capture": {S.REQUIRES_CAPTURE: frozenset({S.SUCCEEDED})},
     "cancel": {
         S.REQUIRES_CONFIRMATION: frozenset({S.CANCELED}),

@@ -22,10 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, Payment, Refund
-from gateway.domain.clock import as_utc
+from gateway.domain.clock import BEIJING, as_utc
 from gateway.services.context import Gateway
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 PAYABLE_PREFIX, PAYABLE_SUFFIX = "merchant:", ":payable"
 FEE_ACCOUNT = "platform:fee_revenue"
 CSV_COLUMNS = ["booked_at", "kind", "reference", "payment", "currency", "gross", "fee", "net", "ledger_transaction"]

@@ -79,5 +79,14 @@ class Database:
         finally:
             session.close()
 
+    def reachable(self) -> str | None:
+        """None when the database answers a trivial query, else what went wrong."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # any failure to reach the database is the answer here
+            return type(exc).__name__
+        return None
+
     def dispose(self) -> None:
         self.engine.dispose()
