@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from gateway.adapters.db.models import IdempotencyKey
 from gateway.domain.clock import as_utc
@@ -83,10 +83,11 @@ def _claim_or_read(gw: Gateway, merchant_id: str, key: str, fingerprint: str) ->
 
 def complete(gw: Gateway, merchant_id: str, key: str, response: StoredResponse) -> None:
     with gw.db.unit_of_work() as session:
-        stored = session.get(IdempotencyKey, (merchant_id, key))
-        stored.state = KeyState.COMPLETED.value
-        stored.response_status = response.status
-        stored.response_body = response.body
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
+            .values(state=KeyState.COMPLETED.value, response_status=response.status, response_body=response.body)
+        )
 
 
 def purge_expired(gw: Gateway) -> int:
