@@ -541,16 +541,19 @@ def _installment(session: Session, plan_id: str, number: int) -> Installment:
 
 
 def _outstanding(session: Session, customer_id: str) -> int:
-    """Principal the customer still owes or is about to owe across open plans."""
+    """Principal the customer still owes or is about to owe across open plans. One statement, so
+    it sees one snapshot: a plan turning from pending to active meanwhile is counted once."""
+    paid = (
+        select(Installment.plan_id, func.sum(Installment.paid_principal).label("paid"))
+        .group_by(Installment.plan_id)
+        .subquery()
+    )
     owed = session.execute(
-        select(func.coalesce(func.sum(Installment.principal - Installment.paid_principal), 0))
-        .join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
-        .where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state == "active", Installment.status != "paid")
+        select(func.coalesce(func.sum(InstallmentPlan.financed - func.coalesce(paid.c.paid, 0)), 0))
+        .outerjoin(paid, paid.c.plan_id == InstallmentPlan.id)
+        .where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state.in_(OPEN_STATES))
     ).scalar_one()
-    pending = session.execute(
-        select(func.coalesce(func.sum(InstallmentPlan.financed), 0)).where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state == "pending")
-    ).scalar_one()
-    return int(owed) + int(pending)
+    return int(owed)
 
 
 def _owned_product(session: Session, merchant_id: str, product_id: str) -> InstallmentProduct:
