@@ -12,13 +12,18 @@ measured). Then:
 
   run 1  one `paygate ingest` process (a real subprocess, the CLI), publishers in --publishers
          processes, one MQTT TLS session per device, QoS 1 with 100 in flight per device.
-  raw    Ed25519 (or P-256) verifications per second on one core, same key type, same messages.
+  raw    Ed25519 (or P-256) verifications per second on one core, same key type, same messages:
+         with `cryptography` (the issue's reference) and, for Ed25519, with libsodium, which
+         ingest uses.
   run 2  the same load on fresh devices with two ingest processes sharing the subscription.
 
 It prints stored messages/s from the first publish to the last commit, lost (published and acked
 by the broker but never stored) and duplicated (a (device, seq) stored twice; impossible by the
 unique constraint, counted anyway) messages, redeliveries ingest refused as duplicates, the raw
-verification rate and the ratio. The database is dropped and the broker stopped at the end.
+verification rate and the ratio. Other sessions may load the machine (2 cores), so it also prints
+the load average at the start of each run and each ingest's CPU time per stored message by thread
+(read from /proc, the thread ids logged by ingest): figures the load changes least. The database is
+dropped and the broker stopped at the end.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from device_agents import wire  # noqa: E402
 from device_agents.keys import csr_pem, new_signing_key, new_tls_key, save_private_key  # noqa: E402
+from gateway.adapters import signatures  # noqa: E402
 from gateway.adapters.db.schema import upgrade  # noqa: E402
 from gateway.adapters.mqtt.broker_config import write_broker_config  # noqa: E402
 from gateway.adapters.pki import CertificateAuthority  # noqa: E402
@@ -92,11 +98,17 @@ def main() -> None:
             fleet = make_fleet(gw, work / "run1", args)
             run1 = run(gw, url, env, port, broker.process.pid, fleet, ["bench-1"], args.publishers, work)
             report("run 1: one ingest process", run1, args)
-            raw = raw_verifications_per_s(args.algorithm)
+            raw, raw_ingest = raw_verifications_per_s(args.algorithm)
             ratio = run1["stored_per_s"] / raw
-            print(f"raw {args.algorithm} verifications/s on one core: {raw:,.0f}")
+            print(f"raw {args.algorithm} verifications/s on one core: {raw:,.0f} with cryptography (OpenSSL)")
             print(f"ratio stored/s : raw verifications/s = {ratio:.2f}  (goal {GOAL_RATIO})  "
                   f"{'MET' if ratio >= GOAL_RATIO else 'NOT MET'}")
+            if raw_ingest is not None:
+                # Ingest verifies Ed25519 with libsodium, about twice as fast as OpenSSL: the goal
+                # above is the issue's (against OpenSSL); this is the same ratio against the floor
+                # ingest actually has.
+                print(f"  ingest verifies with libsodium (PyNaCl): {raw_ingest:,.0f} raw verifications/s on one "
+                      f"core; ratio against that {run1['stored_per_s'] / raw_ingest:.2f}")
             print(f"stored/s goal {GOAL_STORED_PER_S:,}: {'MET' if run1['stored_per_s'] >= GOAL_STORED_PER_S else 'NOT MET'}"
                   f" with zero loss: {'yes' if run1['lost'] == 0 else 'NO'}")
             if not args.skip_scale_out:
@@ -166,10 +178,13 @@ def run(gw: Gateway, url: str, env: dict, port: int, broker_pid: int, fleet: lis
         results = context.Queue()
         slices = [fleet[i::publishers] for i in range(publishers)]
         processes = [context.Process(target=publish_slice, args=(part, port, results)) for part in slices if part]
+        load = os.getloadavg()[0]
         groups = {"ingest": lambda: [p.pid for p in ingests], "broker": lambda: [broker_pid],
-                  "postgres": postgres_pids, "publishers": lambda: [p.pid for p in processes]}
+                  "postgres": lambda: postgres_pids(url.rsplit("/", 1)[1]),
+                  "publishers": lambda: [p.pid for p in processes]}
         before = {name: cpu_seconds(pids()) for name, pids in groups.items() if name != "publishers"}
         before["publishers"] = 0.0
+        threads_before = [thread_cpu(process) for process in ingests]
         wall_start = time.monotonic()
         for process in processes:
             process.start()
@@ -184,6 +199,8 @@ def run(gw: Gateway, url: str, env: dict, port: int, broker_pid: int, fleet: lis
         wall = time.monotonic() - wall_start
         cpu = {name: cpu_seconds(pids()) - before[name] for name, pids in groups.items() if name != "publishers"}
         cpu["publishers"] = cpu_publishers
+        threads = [{role: seconds - start.get(role, 0.0) for role, seconds in thread_cpu(process).items()}
+                   for process, start in zip(ingests, threads_before)]
     finally:
         outputs = [stop_ingest(process) for process in ingests]
     last_commit = stored["last_received"]
@@ -193,7 +210,7 @@ def run(gw: Gateway, url: str, env: dict, port: int, broker_pid: int, fleet: lis
         "not_acked": sum(p["not_acked"] for p in published), "stored": stored["rows"],
         "lost": expected - stored["distinct"], "duplicates": stored["rows"] - stored["distinct"],
         "gaps": stored["gaps"], "elapsed": elapsed, "stored_per_s": stored["rows"] / elapsed if elapsed > 0 else 0.0,
-        "ingests": outputs, "cpu": cpu, "wall": wall, "publishing": publishing,
+        "ingests": outputs, "cpu": cpu, "threads": threads, "load": load, "wall": wall, "publishing": publishing,
     }
 
 
@@ -226,22 +243,40 @@ def stop_ingest(process: subprocess.Popen) -> dict:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by these processes (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds_of(Path(f"/proc/{pid}/stat")) for pid in pids)
 
 
-def postgres_pids() -> list[int]:
+def cpu_seconds_of(stat: Path) -> float:
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def thread_cpu(process: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds so far of each ingest thread by role (network, verify, writer, as the ingest
+    logs their ids), the rest summed as "other"."""
+    roles = {}
+    for line in process.log_path.read_text().splitlines():
+        if " threads: " in line:
+            for pair in line.split(" threads: ", 1)[1].split():
+                role, tid = pair.split("=")
+                roles[int(tid)] = role
+    seconds: dict[str, float] = {}
+    for task in Path(f"/proc/{process.pid}/task").iterdir():
+        role = roles.get(int(task.name), "other")
+        seconds[role] = seconds.get(role, 0.0) + cpu_seconds_of(task / "stat")
+    return seconds
+
+
+def postgres_pids(database: str) -> list[int]:
+    """The PostgreSQL backends serving `database` (not other sessions' databases on the machine)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                if f" {database} ".encode() in (entry / "cmdline").read_bytes():
                     pids.append(int(entry.name))
             except OSError:
                 pass
@@ -315,21 +350,31 @@ def wait_until_stored(url: str, device_ids: list[str], expected: int, quiet_seco
 
 # ---- the floor: raw signature verification ----------------------------------------------------
 
-def raw_verifications_per_s(algorithm: str, seconds: float = 2.0) -> float:
-    """The key's verify() alone on one core, over real Sig_structure bytes of telemetry envelopes:
-    the floor no ingest can beat (ES256 includes the r||s -> DER step, which every ES256 COSE
-    verifier needs)."""
+def raw_verifications_per_s(algorithm: str, seconds: float = 2.0) -> tuple[float, float | None]:
+    """Verifications per second on one core over real Sig_structure bytes of telemetry envelopes,
+    the floor no ingest can beat: with `cryptography` (the issue's reference; ES256 includes the
+    r||s -> DER step, which every ES256 COSE verifier needs), and for Ed25519 also with libsodium,
+    which ingest uses (None for ES256, which ingest verifies with `cryptography`)."""
     signing_key = new_signing_key(algorithm)
     samples = []
     for seq in range(200):
         envelope = wire.open_envelope(wire.seal(signing_key, "dev_" + "b" * 24, seq, int(time.time() * 1000),
                                                 wire.TELEMETRY, {"run_seconds_total": seq * 60, "health": "ok"}))
-        samples.append((envelope.signature, wire._sig_structure(envelope.protected, envelope.payload)))
+        samples.append((envelope.signature, envelope.to_be_signed()))
     public = signing_key.public_key()
+    reference = _rate(lambda signature, data: wire._raw_verify(public, signature, data), samples, seconds)
+    verifier = signatures.load_verifier(wire.public_key_pem(public))
+    if not isinstance(verifier, signatures.Ed25519Verifier):
+        return reference, None
+    return reference, _rate(verifier.verify_bytes, samples, seconds)
+
+
+def _rate(verify, samples: list[tuple[bytes, bytes]], seconds: float) -> float:
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for signature, to_be_signed in samples:
-            wire._raw_verify(public, signature, to_be_signed)
+            if not verify(signature, to_be_signed):
+                raise AssertionError("a good signature failed to verify")
         count += len(samples)
     return count / (time.perf_counter() - started)
 
@@ -343,9 +388,17 @@ def report(title: str, result: dict, args) -> None:
     print(f"  lost {result['lost']:,}  duplicated {result['duplicates']:,}  devices with gaps {result['gaps']}")
     shares = ", ".join(f"{name} {seconds / result['wall']:.0%}" for name, seconds in result["cpu"].items())
     print(f"  CPU over the {result['wall']:.1f}s run (100% = one core): {shares}")
-    for output in result["ingests"]:
+    print(f"  machine load average at the start {result['load']:.1f} (2 cores; other sessions' work included)")
+    for output, threads in zip(result["ingests"], result["threads"]):
         print(f"  ingest {output.get('ingest')}: stored {output.get('stored')} in {output.get('batches')} batches, "
               f"refused {output.get('rejected')}")
+        stored = output.get("stored") or 0
+        if stored:
+            # CPU time per message is what the machine's load changes least: the throughput one
+            # ingest could reach with a core to itself, and where its time goes, by thread.
+            per_message = ", ".join(f"{role} {seconds / stored * 1e6:.0f}" for role, seconds in sorted(threads.items())
+                                    if seconds)
+            print(f"    CPU per stored message {sum(threads.values()) / stored * 1e6:.0f} us ({per_message})")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,11 @@ class Envelope:
     def verify(self, key: VerifyingKey) -> bool:
         if self.algorithm != ALGORITHMS[algorithm_of(key)]:
             return False  # never let the message choose the algorithm for a registered key
-        return _raw_verify(key, self.signature, _sig_structure(self.protected, self.payload))
+        return _raw_verify(key, self.signature, self.to_be_signed())
+
+    def to_be_signed(self) -> bytes:
+        """The Sig_structure bytes the signature covers (for verifiers other than verify())."""
+        return _sig_structure(self.protected, self.payload)
 
 
 @dataclass(frozen=True)

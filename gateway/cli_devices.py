@@ -154,7 +154,7 @@ def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tup
 def ingest(name: str, broker_url: str | None, batch_size: int) -> None:
     """Consume signed device messages (shared subscription), verify and store them; relay
     commands to devices; expire payment confirmations. Runs until SIGINT/SIGTERM."""
-    from gateway.adapters.mqtt.ingest import IngestLoop
+    from gateway.adapters.mqtt.ingest import IngestLoop, tune_gc_for_ingest
     from gateway.services.context import Gateway
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -164,6 +164,7 @@ def ingest(name: str, broker_url: str | None, batch_size: int) -> None:
         signal.signal(signum, lambda *_: stop.set())
     reporter = threading.Thread(target=_report_every, args=(loop, stop, 10.0), daemon=True)
     reporter.start()
+    tune_gc_for_ingest()
     stats = loop.run(stop)
     click.echo(json.dumps({"ingest": name, "received": stats.received, "stored": stats.stored, "batches": stats.batches,
                            "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
