@@ -24,7 +24,7 @@ from gateway.domain.money import format_cny as yuan
 from gateway.domain.sandbox_ids import sandbox_id_number
 from device_agents.enroll import enroll, http_enroller
 from device_agents.payg import EMERGENCY, PAYG_FILE, PaygLock
-from gateway.demo_devices import demo_pki_dir, show_devices
+from gateway.demo_devices import demo_pki_dir, ensure_device_ca, show_devices
 from gateway.demo_webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
 from gateway.workers.runner import run
@@ -80,6 +80,7 @@ def run_demo() -> int:
     overrides = {"pki_dir": str(demo_pki_dir(Settings.load())), "sandbox_endpoints": True}
     settings = Settings.load(overrides)
     upgrade(settings.database_url)
+    ensure_device_ca(settings.pki_dir)  # devices enroll in the installments part already
     app = create_app(overrides)
     gw = app.extensions["paygate"]
     gw.clock = banking_hours_today()
