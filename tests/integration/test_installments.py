@@ -28,7 +28,7 @@ def _product(shop, **overrides):
     return response.json
 
 
-def _plan(shop, product, *, bank="ICBC", last4="4242", term=12, amount=PRICE, **extra):
+def _plan(shop, product, *, bank="ICBC", last4=None, term=12, amount=PRICE, **extra):
     customer = shop.customer()
     card = shop.saved_card(customer["id"], bank, last4)
     response = shop.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": term, "amount": amount, **extra}, idempotency_key=f"plan-{customer['id']}")

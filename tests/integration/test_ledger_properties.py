@@ -15,9 +15,10 @@ from gateway.services import payments, refunds
 from gateway.services.ledger import merchant_balance, verify
 from gateway.services.merchants import create_merchant
 from gateway.services.tokens import create_card_token
+from tests.integration.conftest import approved_last4
 
 RATE = Decimal("0.006")
-CARDS = {"ok": "4242", "declined": "0002", "timeout": "0119"}
+CARDS = {"ok": None, "declined": "0002", "timeout": "0119"}  # None: a fresh approved card each time
 
 pay = st.tuples(st.just("pay"), st.integers(1, 500_000), st.sampled_from(sorted(CARDS)), st.sampled_from(["automatic", "manual"]))
 capture = st.tuples(st.just("capture"), st.integers(0, 20), st.one_of(st.none(), st.integers(-10, 500_000)))
@@ -36,7 +37,7 @@ def test_ledger_stays_balanced_under_random_operations(gateway, ops):
         try:
             if op[0] == "pay":
                 _, amount, card, capture_method = op
-                token = create_card_token(gateway, merchant, card_number=sandbox_card_number("ICBC", CARDS[card]), holder_name="P", exp_month=12, exp_year=2035, cvv="123")
+                token = create_card_token(gateway, merchant, card_number=sandbox_card_number("ICBC", CARDS[card] or approved_last4()), holder_name="P", exp_month=12, exp_year=2035, cvv="123")
                 payment = payments.create_payment(gateway, merchant, payments.NewPayment(amount, "CNY", payments.PaymentMethod("card_token", token.id), payments.CaptureMethod(capture_method), confirm=True))
                 made.append(payment.id)
                 if payment.status == "succeeded":

@@ -10,7 +10,7 @@ FEE_RATE = Decimal("0.006")
 
 
 def test_confirmed_payment_succeeds_and_credits_the_merchant_less_fee(shop):
-    payment = shop.pay(399_900)
+    payment = shop.pay(399_900, "4242")
 
     assert payment["status"] == "succeeded"
     assert payment["amount_received"] == 399_900

@@ -75,8 +75,8 @@ def test_binding_needs_bank_card_consent_and_stops_when_it_is_withdrawn(shop):
 
 def test_a_card_is_saved_once_per_customer(shop):
     customer = shop.customer()
-    shop.saved_card(customer["id"], "ABC")
-    again = shop.start_binding(customer["id"], "ABC")
+    shop.saved_card(customer["id"], "ABC", "5151")
+    again = shop.start_binding(customer["id"], "ABC", "5151")
     assert (again.status_code, again.json["error"]["code"]) == (409, "card_already_bound")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
@@ -12,29 +12,30 @@ from gateway.domain.clock import as_utc
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 
 
-def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> LedgerTransaction:
-    """Record a balanced entry and move the account balances, in the caller's transaction. The
-    entry is dated `at`, else by the gateway's clock the unit of work carries (settlement days
-    are cut on this date)."""
+def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> int:
+    """Record a balanced entry and move the account balances, in the caller's transaction; the
+    new ledger transaction's id. The entry is dated `at`, else by the gateway's clock the unit of
+    work carries (settlement days are cut on this date). Written with Core statements on the
+    session's connection: the ORM's unit-of-work bookkeeping cost more than the SQL on this path."""
     entry.validate()
     clock = session.info.get("clock")
     at = as_utc(at or (clock() if clock else utcnow()))  # SQLite keeps the wall time only: store UTC
-    transaction = LedgerTransaction(kind=entry.kind, reference=entry.reference, created_at=at)
-    session.add(transaction)
-    session.flush()
+    connection = session.connection()
+    transactions, accounts, postings = LedgerTransaction.__table__, LedgerAccount.__table__, LedgerPosting.__table__
+    transaction_id = connection.execute(
+        insert(transactions).values(kind=entry.kind, reference=entry.reference, created_at=at).returning(transactions.c.id)
+    ).scalar_one()
+    lines = []
     # Touch accounts in one global order so concurrent entries never deadlock on balance rows.
     for line in sorted(entry.lines, key=lambda line: (line.account.code, line.account.currency)):
         account_id = _account_ids.get(session, line.account)
-        new_balance = session.execute(
-            update(LedgerAccount)
-            .where(LedgerAccount.id == account_id)
-            .values(balance=LedgerAccount.balance + line.amount)
-            .returning(LedgerAccount.balance)
+        new_balance = connection.execute(
+            update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + line.amount).returning(accounts.c.balance)
         ).scalar_one()
         line.account.check(new_balance)
-        session.add(LedgerPosting(transaction_id=transaction.id, account_id=account_id, amount=line.amount))
-    session.flush()
-    return transaction
+        lines.append({"transaction_id": transaction_id, "account_id": account_id, "amount": line.amount})
+    connection.execute(insert(postings), lines)
+    return transaction_id
 
 
 class _AccountIds:
