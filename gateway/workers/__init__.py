@@ -15,6 +15,7 @@ QUEUES: dict[str, str] = {
     "maintenance": "gateway.workers.maintenance:run_once",
     "reconciliation": "gateway.workers.reconciliation:run_once",
     "installments": "gateway.workers.installments:run_once",
+    "confirmations": "gateway.workers.confirmations:run_once",
 }
 
 

@@ -91,3 +91,17 @@ def test_usage_of_a_sold_device_is_kept_only_with_device_usage_consent(shop):
     shop.post(f"/v1/customers/{customer['id']}/consents/device_usage/withdraw")
     with shop.gw.db.unit_of_work() as session:
         assert not may_store_usage(session, session.get(Device, device_id))
+
+
+def test_the_worker_queue_expires_and_delivers_confirmations(shop):
+    from gateway.workers import load
+
+    device_id = enrolled_device(shop)
+    payment = _pay_with_confirmation(shop, device_id)
+    real_clock = shop.gw.clock
+    shop.gw.clock = lambda: real_clock() + timedelta(minutes=5)
+    try:
+        assert load("confirmations")(shop.gw) == 2  # one expired, one outcome delivered
+    finally:
+        shop.gw.clock = real_clock
+    assert shop.get(f"/v1/payments/{payment['id']}").json["failure_code"] == "confirmation_expired"
