@@ -168,3 +168,14 @@ def collection_entry(*, reference: str, connector: str, customer_id: str, curren
     entry.credit(late_fee_revenue(currency), late_fee)
     entry.credit(customer_credit(customer_id, currency), overpaid)
     return entry
+
+
+def batch_collection_entry(*, reference: str, connector: str, currency: str, principal_by_customer: dict[str, int], interest: int) -> JournalEntry:
+    """A batch of on-time installments collected through one bank in one file: the same lines as
+    one collection_entry per installment, summed per account."""
+    entry = JournalEntry("installment_collection", reference)
+    entry.debit(acquirer_receivable(connector, currency), sum(principal_by_customer.values()) + interest)
+    for customer_id, principal in sorted(principal_by_customer.items()):
+        entry.credit(customer_receivable(customer_id, currency), principal)
+    entry.credit(interest_revenue(currency), interest)
+    return entry

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import Event, Payment, Refund
@@ -45,6 +45,26 @@ def record(session: Session, merchant_id: str, event_type: str, data: dict, now:
             session.add(new_delivery(event, endpoint, now))
     session.flush()
     return event
+
+
+def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]], now: datetime) -> int:
+    """`record` for a batch of events of one merchant: the same rows, written in bulk."""
+    now = as_utc(now)
+    rows = [{"id": new_id("evt"), "merchant_id": merchant_id, "type": event_type, "data": data, "created_at": now} for event_type, data in items]
+    if not rows:
+        return 0
+    session.execute(insert(Event), rows)
+    endpoints = session.execute(
+        select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
+    ).scalars().all()
+    deliveries = [
+        {"id": new_id("whd"), "event_id": row["id"], "endpoint_id": endpoint.id, "merchant_id": merchant_id,
+         "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for row in rows for endpoint in endpoints if listens(endpoint.enabled_events, row["type"])
+    ]
+    if deliveries:
+        session.execute(insert(WebhookDelivery), deliveries)
+    return len(rows)
 
 
 def new_delivery(event: Event, endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -25,12 +25,14 @@ from gateway.domain.clock import BEIJING, as_utc, beijing_date
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
-from gateway.domain.ledger import collection_entry, financing_entry, financing_reversal_entry
+from gateway.adapters.connectors.base import Outcome
+from gateway.domain.ledger import batch_collection_entry, collection_entry, financing_entry, financing_reversal_entry
 from gateway.domain.money import merchant_fee
 from gateway.domain.reconciliation import CLAIM_LEASE
 from gateway.services import device_credit, events
 from gateway.services.context import Gateway
 from gateway.services.customers import owned_customer, require_consent
+from gateway.services.saved_cards import chargeable_cards
 
 log = logging.getLogger(__name__)
 
@@ -224,13 +226,15 @@ def _device_owned_by(session: Session, device_id: str, customer_id: str) -> None
 
 # ---- collecting -------------------------------------------------------------------------------
 
-def collect_due(gw: Gateway, batch: int = 100) -> int:
+def collect_due(gw: Gateway, batch: int = 500) -> int:
     """Debit every installment that is due and not being collected. Claimed with SKIP LOCKED and
     marked `collecting` (with the id its debit will have) in one short transaction, so two
     workers never debit it twice. A claim whose worker died before creating the debit is taken
-    over once its lease ends; one whose debit exists is settled by that debit, never redone."""
-    from gateway.services import payments
+    over once its lease ends; one whose debit exists is settled by that debit, never redone.
 
+    On-time installments of plans in good standing go to their bank in bulk, as a batch debit
+    file (`_collect_in_bulk`); the rest, which need lateness, device or completion handling, one
+    payment at a time."""
     now = gw.clock()
     abandoned = and_(
         Installment.status == "collecting",
@@ -238,29 +242,121 @@ def collect_due(gw: Gateway, batch: int = 100) -> int:
     )
     with gw.db.unit_of_work() as session:
         claimed = list(session.execute(
-            select(Installment).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+            select(Installment, InstallmentPlan).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
             .where(or_(Installment.status == "scheduled", abandoned), Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
             .order_by(Installment.next_attempt_at).limit(batch).with_for_update(skip_locked=True, of=Installment)
-        ).scalars())
-        work = []
-        for installment in claimed:
-            plan = session.execute(select(InstallmentPlan).where(InstallmentPlan.id == installment.plan_id)).scalar_one()
+        ).all())
+        claims = []
+        for installment, plan in claimed:
             installment.status = "collecting"
             installment.collecting_payment_id = new_id("pay")
             installment.next_attempt_at = now + CLAIM_LEASE
-            work.append((plan, installment.number, installment.collecting_payment_id, _owed(installment)))
-    for plan, number, payment_id, amount in work:
-        request = payments.NewPayment(amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
-                                      description=f"installment {number} of plan {plan.id}", metadata={"installment": str(number)},
-                                      purpose="installment", installment_plan_id=plan.id)
-        try:
-            payments.create_payment(gw, plan.merchant_id, request, payment_id=payment_id)
-        except DomainError as refused:  # card disabled, consent withdrawn: a failed attempt
-            with gw.db.unit_of_work() as session:
-                plan = _locked_plan(session, plan.merchant_id, plan.id)
-                installment = _installment(session, plan.id, number)
-                _attempt_failed(gw, session, plan, installment, refused.code)
-    return len(work)
+            claims.append(_Claim(plan, installment.seq, installment.number, installment.collecting_payment_id, _owed(installment),
+                                 principal=installment.principal, interest=installment.interest, due_date=installment.due_date,
+                                 plain=_plain(plan, installment)))
+    one_by_one = [claim for claim in claims if not claim.plain]
+    one_by_one += _collect_in_bulk(gw, [claim for claim in claims if claim.plain])
+    for claim in one_by_one:
+        _debit_one(gw, claim)
+    return len(claims)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    plan: InstallmentPlan
+    installment_seq: int
+    number: int
+    payment_id: str
+    amount: int
+    principal: int
+    interest: int
+    due_date: date
+    plain: bool
+
+
+def _plain(plan: InstallmentPlan, item: Installment) -> bool:
+    """An installment nothing else hangs on: on time, untouched, not the last, no device."""
+    return (plan.delinquency == rules.Delinquency.CURRENT.value and plan.device_id is None and item.number < plan.term_months
+            and item.late_fee == 0 and item.paid_principal == item.paid_interest == item.waived_interest == 0)
+
+
+def _debit_one(gw: Gateway, claim: _Claim) -> None:
+    from gateway.services import payments
+
+    plan = claim.plan
+    request = payments.NewPayment(claim.amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
+                                  description=f"installment {claim.number} of plan {plan.id}", metadata={"installment": str(claim.number)},
+                                  purpose="installment", installment_plan_id=plan.id)
+    try:
+        payments.create_payment(gw, plan.merchant_id, request, payment_id=claim.payment_id)
+    except DomainError as refused:  # card disabled, consent withdrawn: a failed attempt
+        with gw.db.unit_of_work() as session:
+            plan = _locked_plan(session, plan.merchant_id, plan.id)
+            _attempt_failed(gw, session, plan, _installment(session, plan.id, claim.number), refused.code)
+
+
+def _collect_in_bulk(gw: Gateway, claims: list[_Claim]) -> list[_Claim]:
+    """Debit plain installments as one batch per bank: their payments are inserted together, the
+    bank decides them in one file, and those it approves are booked together (one ledger entry
+    per batch, bulk updates and events). Returns the claims to debit one by one instead: cards
+    that cannot be charged now, which the one-by-one path turns into failed attempts."""
+    from gateway.services import payments
+
+    if not claims:
+        return []
+    now = gw.clock()
+    with gw.db.unit_of_work() as session:
+        cards, refused = chargeable_cards(gw, session, {claim.plan.saved_card_id for claim in claims})
+        ready = [claim for claim in claims if claim.plan.saved_card_id in cards]
+        rows = [payments.installment_debit_row(gw, claim.payment_id, claim.plan, claim.amount, claim.number, cards[claim.plan.saved_card_id]) for claim in ready]
+        if rows:
+            session.execute(insert(Payment), [row for row, _card in rows])
+    by_connector: dict[str, list[tuple[_Claim, dict, object]]] = {}
+    for claim, (row, card) in zip(ready, rows):
+        by_connector.setdefault(row["connector"], []).append((claim, row, card))
+    for connector_name, batch in by_connector.items():
+        results = gw.connector(connector_name).authorize_batch([payments.charge_request(row, card) for _claim, row, card in batch])
+        approved = [(claim, row, result) for (claim, row, _card), result in zip(batch, results) if result.outcome is Outcome.APPROVED]
+        others = [(row, result) for (_claim, row, _card), result in zip(batch, results) if result.outcome is not Outcome.APPROVED]
+        if approved:
+            _book_batch(gw, connector_name, approved, now)
+        for row, result in others:  # declines, time-outs, banks that answer later: the usual path
+            payments.record_result(gw, row["merchant_id"], row["id"], result)
+    return [claim for claim in claims if claim.plan.saved_card_id in refused]
+
+
+def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
+    """The approved debits of one bank file, booked in one transaction."""
+    with gw.db.unit_of_work() as session:
+        payments_table, installments_table = Payment.__table__, Installment.__table__
+        connection = session.connection()
+        connection.execute(
+            update(payments_table).where(payments_table.c.id == bindparam("payment_id"), payments_table.c.status == "processing")
+            .values(status="succeeded", amount_received=bindparam("received"), connector_reference=bindparam("reference"), next_reconcile_at=None),
+            [{"payment_id": row["id"], "received": row["amount"], "reference": result.reference} for _claim, row, result in approved],
+        )
+        connection.execute(
+            update(installments_table).where(installments_table.c.seq == bindparam("installment_seq"))
+            .values(status="paid", paid_principal=bindparam("b_principal"), paid_interest=bindparam("b_interest"), paid_at=now, collecting_payment_id=None),
+            [{"installment_seq": claim.installment_seq, "b_principal": claim.principal, "b_interest": claim.interest} for claim, _row, _result in approved],
+        )
+        principal_by_customer: dict[str, int] = {}
+        for claim, _row, _result in approved:
+            principal_by_customer[claim.plan.customer_id] = principal_by_customer.get(claim.plan.customer_id, 0) + claim.principal
+        ledger.post(session, batch_collection_entry(
+            reference=new_id("batch"), connector=connector_name, currency=approved[0][0].plan.currency,
+            principal_by_customer=principal_by_customer, interest=sum(claim.interest for claim, _row, _result in approved),
+        ))
+        by_merchant: dict[str, list[tuple[str, dict]]] = {}
+        for claim, row, _result in approved:
+            item = {"object": "installment", "plan": claim.plan.id, "number": claim.number, "due_date": claim.due_date.isoformat(),
+                    "principal": claim.principal, "interest": claim.interest, "late_fee": 0, "status": "paid"}
+            paid = {"object": "payment", "id": row["id"], "amount": row["amount"], "currency": row["currency"], "status": "succeeded",
+                    "amount_received": row["amount"], "amount_refunded": 0, "failure_code": None, "customer": row["customer_id"], "metadata": row["metadata_"]}
+            by_merchant.setdefault(claim.plan.merchant_id, []).extend([("payment.succeeded", paid), ("installment.paid", item)])
+        for merchant_id, items in by_merchant.items():
+            events.record_many(session, merchant_id, items, now)
+    log.info("%s: %d installments collected in one batch", connector_name, len(approved))
 
 
 def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> Payment:

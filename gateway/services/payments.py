@@ -183,6 +183,37 @@ def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: Payme
     return _Source(connector, card, {**columns, "card_last4": card.pan[-4:]})
 
 
+# ---- scheduled collections in bulk (installment plans) -----------------------------------------
+
+def installment_debit_row(gw: Gateway, payment_id: str, plan, amount: int, number: int, card: tuple) -> tuple[dict, CardDetails]:
+    """The payments row of one installment debit of a batch, handed to its bank (processing,
+    reconcilable if its answer is never recorded), and the card it charges."""
+    saved, details = card
+    row = {
+        "id": payment_id, "merchant_id": plan.merchant_id, "amount": amount, "currency": plan.currency,
+        "status": PaymentStatus.PROCESSING.value, "capture_method": CaptureMethod.AUTOMATIC.value,
+        "amount_capturable": 0, "amount_received": 0, "amount_refunded": 0, "reconcile_attempts": 0,
+        "purpose": "installment", "installment_plan_id": plan.id, "saved_card_id": saved.id, "customer_id": saved.customer_id,
+        "card_brand": saved.brand, "card_bank": saved.bank_code, "card_last4": details.pan[-4:],
+        "connector": gw.connector_for_bank(bank_by_code(saved.bank_code)).name,
+        "description": f"installment {number} of plan {plan.id}", "metadata_": {"installment": str(number)},
+        "next_reconcile_at": _reconcile_if_lost(gw), "created_at": gw.clock(), "updated_at": gw.clock(),
+    }
+    return row, details
+
+
+def charge_request(row: dict, card: CardDetails) -> ChargeRequest:
+    return ChargeRequest(payment_id=row["id"], amount=row["amount"], currency=row["currency"], card=card, capture=True, description=row["description"])
+
+
+def record_result(gw: Gateway, merchant_id: str, payment_id: str, result: ConnectorResult) -> Payment:
+    """What the bank said about a payment it was handed in a batch, recorded as for any payment."""
+    with gw.db.unit_of_work() as session:
+        payment = locked_payment(session, merchant_id, payment_id)
+        apply_result(gw, session, payment, result)
+    return payment
+
+
 def _reconcile_if_lost(gw: Gateway):
     """Set when a payment is handed to its bank: should the answer never be recorded (the
     process dies, the connector fails), reconciliation asks the bank from then on."""

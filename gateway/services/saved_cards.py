@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import select
 
 from gateway.adapters.connectors.base import CardDetails, Outcome
-from gateway.adapters.db.models import Customer, SavedCard
+from gateway.adapters.db.models import Consent, Customer, SavedCard
 from gateway.domain.banks import bank_by_code
 from gateway.domain.cards import check_card, mask_pan
 from gateway.domain.consent import ConsentKind
@@ -125,8 +125,32 @@ def chargeable_card(gw: Gateway, session, merchant_id: str, card_id: str) -> tup
         raise Conflict("card_not_active", f"The saved card is {saved.status}.", "payment_method.card")
     customer = session.execute(select(Customer).where(Customer.id == saved.customer_id)).scalar_one()
     require_consent(session, customer.id, ConsentKind.BANK_CARD)
-    secret = json.loads(customer_data_key(gw, customer).open(f"card:{saved.id}", saved.card_sealed))
-    return saved, CardDetails(secret["pan"], saved.exp_month, saved.exp_year, secret["holder_name"])
+    return saved, _opened(saved, customer_data_key(gw, customer))
+
+
+def chargeable_cards(gw: Gateway, session, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
+    """`chargeable_card` for a batch (scheduled collections): the cards ready to charge, and the
+    ids of those that are not (inactive, customer erased or no longer consenting)."""
+    saved_cards = {card.id: card for card in session.execute(select(SavedCard).where(SavedCard.id.in_(card_ids))).scalars()}
+    customer_ids = {card.customer_id for card in saved_cards.values()}
+    customers = {customer.id: customer for customer in session.execute(select(Customer).where(Customer.id.in_(customer_ids))).scalars()}
+    consenting = set(session.execute(
+        select(Consent.customer_id).where(Consent.customer_id.in_(customer_ids), Consent.kind == ConsentKind.BANK_CARD.value, Consent.withdrawn_at.is_(None))
+    ).scalars())
+    keys: dict[str, object] = {}
+    ready = {}
+    for card_id, card in saved_cards.items():
+        customer = customers[card.customer_id]
+        if card.status != "active" or customer.state != "active" or customer.id not in consenting:
+            continue
+        key = keys.setdefault(customer.id, customer_data_key(gw, customer))  # unwrapped once per customer
+        ready[card_id] = (card, _opened(card, key))
+    return ready, set(card_ids) - set(ready)
+
+
+def _opened(saved: SavedCard, key) -> CardDetails:
+    secret = json.loads(key.open(f"card:{saved.id}", saved.card_sealed))
+    return CardDetails(secret["pan"], saved.exp_month, saved.exp_year, secret["holder_name"])
 
 
 def _owned_card(session, merchant_id: str, customer_id: str, card_id: str, lock: bool = False) -> SavedCard:

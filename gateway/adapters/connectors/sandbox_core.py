@@ -77,19 +77,42 @@ class SandboxAcquirer:
     # ---- debits ---------------------------------------------------------------------------
 
     def authorize(self, request: ChargeRequest) -> ConnectorResult:
+        return self.authorize_batch([request])[0]
+
+    def authorize_batch(self, requests: list[ChargeRequest]) -> list[ConnectorResult]:
+        """A batch debit file (how banks take scheduled collections): the same rules as
+        `authorize` for each debit, decided and booked in one go."""
         self._wait()
-        refused = self._closed() or self._over_transaction_limit(request)
+        closed = self._closed()
+        if closed:
+            return [closed] * len(requests)
+        with self.db.unit_of_work() as session:
+            fingerprints = {request.card.pan: self._fingerprint(request.card.pan) for request in requests}
+            spent = dict(session.execute(
+                select(SandboxBankTransaction.card_fingerprint, func.sum(SandboxBankTransaction.amount))
+                .where(SandboxBankTransaction.card_fingerprint.in_(set(fingerprints.values())), SandboxBankTransaction.bank_date == self._bank_date(),
+                       SandboxBankTransaction.kind == "debit", SandboxBankTransaction.outcome == Outcome.APPROVED.value)
+                .group_by(SandboxBankTransaction.card_fingerprint)
+            ).all())
+            results = []
+            for request in requests:
+                results.append(self._decide(session, request, spent, fingerprints[request.card.pan]))
+        return results
+
+    def _decide(self, session, request: ChargeRequest, spent: dict, fingerprint: str) -> ConnectorResult:
+        refused = self._over_transaction_limit(request)
         if refused:
             return refused
         outcome, code = TEST_CARD_OUTCOMES.get(request.card.pan[-4:], (Outcome.APPROVED, None))
+        if outcome is not Outcome.DECLINED and spent.get(fingerprint, 0) + request.amount > bank_for_card(request.card.pan).per_day_limit:
+            outcome, code = Outcome.DECLINED, "amount_over_limit"
+        # A time-out is a lost answer: the bank did take the money (unless the card says the
+        # bank's own books are in doubt too).
+        booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN and code is None else outcome
+        if booked is Outcome.APPROVED:
+            spent[fingerprint] = spent.get(fingerprint, 0) + request.amount
         reference = new_id("bank")
-        with self.db.unit_of_work() as session:
-            if outcome is not Outcome.DECLINED and self._over_daily_limit(session, request):
-                outcome, code = Outcome.DECLINED, "amount_over_limit"
-            # A time-out is a lost answer: the bank did take the money (unless the card says the
-            # bank's own books are in doubt too).
-            booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN and code is None else outcome
-            session.add(self._row(reference, "debit", request.payment_id, request.card.pan, request.amount, request.currency, booked, code))
+        session.add(self._row(reference, "debit", request.payment_id, request.card.pan, request.amount, request.currency, booked, code))
         if outcome is Outcome.UNKNOWN:
             return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time.")
         if self.answers_by_callback:
@@ -222,17 +245,6 @@ class SandboxAcquirer:
         if bank is None or request.amount > bank.per_transaction_limit:
             return ConnectorResult(Outcome.DECLINED, None, "amount_over_limit", DECLINE_MESSAGES["amount_over_limit"])
         return None
-
-    def _over_daily_limit(self, session, request: ChargeRequest) -> bool:
-        spent = session.execute(
-            select(func.coalesce(func.sum(SandboxBankTransaction.amount), 0)).where(
-                SandboxBankTransaction.card_fingerprint == self._fingerprint(request.card.pan),
-                SandboxBankTransaction.bank_date == self._bank_date(),
-                SandboxBankTransaction.kind == "debit",
-                SandboxBankTransaction.outcome == Outcome.APPROVED.value,
-            )
-        ).scalar_one()
-        return spent + request.amount > bank_for_card(request.card.pan).per_day_limit
 
     def _row(self, reference, kind, payment_id, pan, amount, currency, outcome: Outcome, code) -> SandboxBankTransaction:
         return SandboxBankTransaction(
