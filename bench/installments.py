@@ -128,7 +128,7 @@ def worker(url: str, var_dir: str, done: multiprocessing.Queue) -> None:
     gw = Gateway.from_settings(Settings.load({"database_url": url, "var_dir": var_dir, "sandbox_latency_ms": 0, "db_pool_size": 2}))
     total = 0
     while True:
-        n = installment_plans.collect_due(gw, batch=200)
+        n = installment_plans.collect_due(gw, batch=1000)
         if n == 0:
             break
         total += n

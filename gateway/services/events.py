@@ -53,7 +53,7 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
     rows = [{"id": new_id("evt"), "merchant_id": merchant_id, "type": event_type, "data": data, "created_at": now} for event_type, data in items]
     if not rows:
         return 0
-    session.execute(insert(Event), rows)
+    session.connection().execute(insert(Event.__table__), rows)
     endpoints = session.execute(
         select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
     ).scalars().all()
@@ -63,7 +63,7 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
         for row in rows for endpoint in endpoints if listens(endpoint.enabled_events, row["type"])
     ]
     if deliveries:
-        session.execute(insert(WebhookDelivery), deliveries)
+        session.connection().execute(insert(WebhookDelivery.__table__), deliveries)
     return len(rows)
 
 

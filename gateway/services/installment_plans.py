@@ -310,7 +310,7 @@ def _collect_in_bulk(gw: Gateway, claims: list[_Claim]) -> list[_Claim]:
         ready = [claim for claim in claims if claim.plan.saved_card_id in cards]
         rows = [payments.installment_debit_row(gw, claim.payment_id, claim.plan, claim.amount, claim.number, cards[claim.plan.saved_card_id]) for claim in ready]
         if rows:
-            session.execute(insert(Payment), [row for row, _card in rows])
+            session.connection().execute(insert(Payment.__table__), [row for row, _card in rows])
     by_connector: dict[str, list[tuple[_Claim, dict, object]]] = {}
     for claim, (row, card) in zip(ready, rows):
         by_connector.setdefault(row["connector"], []).append((claim, row, card))
@@ -352,7 +352,7 @@ def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
             item = {"object": "installment", "plan": claim.plan.id, "number": claim.number, "due_date": claim.due_date.isoformat(),
                     "principal": claim.principal, "interest": claim.interest, "late_fee": 0, "status": "paid"}
             paid = {"object": "payment", "id": row["id"], "amount": row["amount"], "currency": row["currency"], "status": "succeeded",
-                    "amount_received": row["amount"], "amount_refunded": 0, "failure_code": None, "customer": row["customer_id"], "metadata": row["metadata_"]}
+                    "amount_received": row["amount"], "amount_refunded": 0, "failure_code": None, "customer": row["customer_id"], "metadata": row["metadata"]}
             by_merchant.setdefault(claim.plan.merchant_id, []).extend([("payment.succeeded", paid), ("installment.paid", item)])
         for merchant_id, items in by_merchant.items():
             events.record_many(session, merchant_id, items, now)

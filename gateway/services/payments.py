@@ -186,8 +186,8 @@ def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: Payme
 # ---- scheduled collections in bulk (installment plans) -----------------------------------------
 
 def installment_debit_row(gw: Gateway, payment_id: str, plan, amount: int, number: int, card: tuple) -> tuple[dict, CardDetails]:
-    """The payments row of one installment debit of a batch, handed to its bank (processing,
-    reconcilable if its answer is never recorded), and the card it charges."""
+    """The payments row (table columns) of one installment debit of a batch, handed to its bank
+    (processing, reconcilable if its answer is never recorded), and the card it charges."""
     saved, details = card
     row = {
         "id": payment_id, "merchant_id": plan.merchant_id, "amount": amount, "currency": plan.currency,
@@ -196,7 +196,7 @@ def installment_debit_row(gw: Gateway, payment_id: str, plan, amount: int, numbe
         "purpose": "installment", "installment_plan_id": plan.id, "saved_card_id": saved.id, "customer_id": saved.customer_id,
         "card_brand": saved.brand, "card_bank": saved.bank_code, "card_last4": details.pan[-4:],
         "connector": gw.connector_for_bank(bank_by_code(saved.bank_code)).name,
-        "description": f"installment {number} of plan {plan.id}", "metadata_": {"installment": str(number)},
+        "description": f"installment {number} of plan {plan.id}", "metadata": {"installment": str(number)},
         "next_reconcile_at": _reconcile_if_lost(gw), "created_at": gw.clock(), "updated_at": gw.clock(),
     }
     return row, details

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time as clock_time, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Notification, Outcome
 from gateway.adapters.db.engine import Database
@@ -94,15 +94,17 @@ class SandboxAcquirer:
                        SandboxBankTransaction.kind == "debit", SandboxBankTransaction.outcome == Outcome.APPROVED.value)
                 .group_by(SandboxBankTransaction.card_fingerprint)
             ).all())
-            results = []
-            for request in requests:
-                results.append(self._decide(session, request, spent, fingerprints[request.card.pan]))
-        return results
+            decided = [self._decide(request, spent, fingerprints[request.card.pan]) for request in requests]
+            booked = [row for _result, row in decided if row is not None]
+            if booked:
+                session.connection().execute(insert(SandboxBankTransaction.__table__), booked)
+        return [result for result, _row in decided]
 
-    def _decide(self, session, request: ChargeRequest, spent: dict, fingerprint: str) -> ConnectorResult:
+    def _decide(self, request: ChargeRequest, spent: dict, fingerprint: str) -> tuple[ConnectorResult, dict | None]:
+        """The bank's answer to one debit, and the row it books for it (None: refused outright)."""
         refused = self._over_transaction_limit(request)
         if refused:
-            return refused
+            return refused, None
         outcome, code = TEST_CARD_OUTCOMES.get(request.card.pan[-4:], (Outcome.APPROVED, None))
         if outcome is not Outcome.DECLINED and spent.get(fingerprint, 0) + request.amount > bank_for_card(request.card.pan).per_day_limit:
             outcome, code = Outcome.DECLINED, "amount_over_limit"
@@ -112,12 +114,12 @@ class SandboxAcquirer:
         if booked is Outcome.APPROVED:
             spent[fingerprint] = spent.get(fingerprint, 0) + request.amount
         reference = new_id("bank")
-        session.add(self._row(reference, "debit", request.payment_id, request.card.pan, request.amount, request.currency, booked, code))
+        row = self._row(reference, "debit", request.payment_id, fingerprint, request.amount, request.currency, booked, code)
         if outcome is Outcome.UNKNOWN:
-            return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time.")
+            return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time."), row
         if self.answers_by_callback:
-            return ConnectorResult(Outcome.PENDING, reference)
-        return ConnectorResult(outcome, reference, code, DECLINE_MESSAGES.get(code))
+            return ConnectorResult(Outcome.PENDING, reference), row
+        return ConnectorResult(outcome, reference, code, DECLINE_MESSAGES.get(code)), row
 
     def capture(self, reference: str, amount: int, currency: str) -> ConnectorResult:
         self._wait()
@@ -134,10 +136,9 @@ class SandboxAcquirer:
             return refused
         with self.db.unit_of_work() as session:
             debit = session.get(SandboxBankTransaction, reference)
-            row = self._row(new_id("bankr"), "refund", refund_id, "", amount, currency, Outcome.APPROVED, None)
-            row.card_fingerprint = debit.card_fingerprint if debit else ""
-            session.add(row)
-        return ConnectorResult(Outcome.APPROVED, row.reference)
+            row = self._row(new_id("bankr"), "refund", refund_id, debit.card_fingerprint if debit else "", amount, currency, Outcome.APPROVED, None)
+            session.connection().execute(insert(SandboxBankTransaction.__table__), [row])
+        return ConnectorResult(Outcome.APPROVED, row["reference"])
 
     def status(self, payment_id: str) -> ConnectorResult:
         return self._booked("debit", payment_id)
@@ -246,20 +247,21 @@ class SandboxAcquirer:
             return ConnectorResult(Outcome.DECLINED, None, "amount_over_limit", DECLINE_MESSAGES["amount_over_limit"])
         return None
 
-    def _row(self, reference, kind, payment_id, pan, amount, currency, outcome: Outcome, code) -> SandboxBankTransaction:
-        return SandboxBankTransaction(
-            reference=reference,
-            connector=self.name,
-            kind=kind,
-            payment_id=payment_id,
-            card_fingerprint=self._fingerprint(pan) if pan else "",
-            bank_date=self._bank_date(),
-            amount=amount,
-            currency=currency,
-            outcome=outcome.value,
-            decline_code=code,
-            created_at=self.clock(),
-        )
+    def _row(self, reference, kind, payment_id, fingerprint, amount, currency, outcome: Outcome, code) -> dict:
+        """One line of the bank's books (sandbox_bank_transactions), as table columns."""
+        return {
+            "reference": reference,
+            "connector": self.name,
+            "kind": kind,
+            "payment_id": payment_id,
+            "card_fingerprint": fingerprint,
+            "bank_date": self._bank_date(),
+            "amount": amount,
+            "currency": currency,
+            "outcome": outcome.value,
+            "decline_code": code,
+            "created_at": as_utc(self.clock()),
+        }
 
     def _fingerprint(self, pan: str) -> str:
         return hmac.new(self.secret, pan.encode(), hashlib.sha256).hexdigest()

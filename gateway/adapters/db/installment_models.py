@@ -81,6 +81,8 @@ class Installment(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "number", name="uq_installments_plan_number"),
         Index("ix_installments_due", "status", "due_date"),
+        # The due-debit worker claims by status and next attempt, oldest first.
+        Index("ix_installments_next_attempt", "status", "next_attempt_at"),
     )
 
 
