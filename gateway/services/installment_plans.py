@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -236,16 +236,18 @@ def collect_due(gw: Gateway, batch: int = 500) -> int:
     file (`_collect_in_bulk`); the rest, which need lateness, device or completion handling, one
     payment at a time."""
     now = gw.clock()
-    abandoned = and_(
-        Installment.status == "collecting",
-        ~select(Payment.id).where(Payment.id == Installment.collecting_payment_id).exists(),
+    due = (
+        select(Installment, InstallmentPlan).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+        .where(Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
+        .order_by(Installment.next_attempt_at).with_for_update(skip_locked=True, of=Installment)
     )
     with gw.db.unit_of_work() as session:
-        claimed = list(session.execute(
-            select(Installment, InstallmentPlan).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
-            .where(or_(Installment.status == "scheduled", abandoned), Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
-            .order_by(Installment.next_attempt_at).limit(batch).with_for_update(skip_locked=True, of=Installment)
-        ).all())
+        # Two claims, each served by the (status, next_attempt_at) index: the scheduled ones, then
+        # (rarely any) whose worker died before creating their debit.
+        claimed = list(session.execute(due.where(Installment.status == "scheduled").limit(batch)).all())
+        if len(claimed) < batch:
+            abandoned = ~select(Payment.id).where(Payment.id == Installment.collecting_payment_id).exists()
+            claimed += session.execute(due.where(Installment.status == "collecting", abandoned).limit(batch - len(claimed))).all()
         claims = []
         for installment, plan in claimed:
             installment.status = "collecting"
@@ -340,13 +342,6 @@ def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
             .values(status="paid", paid_principal=bindparam("b_principal"), paid_interest=bindparam("b_interest"), paid_at=now, collecting_payment_id=None),
             [{"installment_seq": claim.installment_seq, "b_principal": claim.principal, "b_interest": claim.interest} for claim, _row, _result in approved],
         )
-        principal_by_customer: dict[str, int] = {}
-        for claim, _row, _result in approved:
-            principal_by_customer[claim.plan.customer_id] = principal_by_customer.get(claim.plan.customer_id, 0) + claim.principal
-        ledger.post(session, batch_collection_entry(
-            reference=new_id("batch"), connector=connector_name, currency=approved[0][0].plan.currency,
-            principal_by_customer=principal_by_customer, interest=sum(claim.interest for claim, _row, _result in approved),
-        ))
         by_merchant: dict[str, list[tuple[str, dict]]] = {}
         for claim, row, _result in approved:
             item = {"object": "installment", "plan": claim.plan.id, "number": claim.number, "due_date": claim.due_date.isoformat(),
@@ -356,6 +351,14 @@ def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
             by_merchant.setdefault(claim.plan.merchant_id, []).extend([("payment.succeeded", paid), ("installment.paid", item)])
         for merchant_id, items in by_merchant.items():
             events.record_many(session, merchant_id, items, now)
+        # Last, just before the commit: the shared balance rows stay locked for the shortest time.
+        principal_by_customer: dict[str, int] = {}
+        for claim, _row, _result in approved:
+            principal_by_customer[claim.plan.customer_id] = principal_by_customer.get(claim.plan.customer_id, 0) + claim.principal
+        ledger.post(session, batch_collection_entry(
+            reference=new_id("batch"), connector=connector_name, currency=approved[0][0].plan.currency,
+            principal_by_customer=principal_by_customer, interest=sum(claim.interest for claim, _row, _result in approved),
+        ))
     log.info("%s: %d installments collected in one batch", connector_name, len(approved))
 
 

@@ -305,3 +305,16 @@ def test_cancel_whose_refund_the_bank_refuses_leaves_the_plan_in_place(shop, mon
     _check_books(shop, plan["id"])
     monkeypatch.undo()
     assert shop.post(f"/v1/installment_plans/{plan['id']}/cancel").json["state"] == "canceled"
+
+
+def test_a_claim_whose_worker_died_before_the_debit_is_taken_over(shop, time_machine):
+    product = _product(shop)
+    plan, _ = _plan(shop, product, term=3)
+    time_machine.travel_to(_day(plan, 1))
+    with shop.gw.db.unit_of_work() as session:  # as a worker leaves it when it dies mid-claim
+        first = session.execute(select(Installment).where(Installment.plan_id == plan["id"], Installment.number == 1)).scalar_one()
+        first.status, first.collecting_payment_id = "collecting", "pay_never_created"
+        first.next_attempt_at = shop.gw.clock() - timedelta(minutes=1)  # its lease has run out
+    _run_workers(shop)
+    assert shop.get(f"/v1/installment_plans/{plan['id']}").json["schedule"][0]["status"] == "paid"
+    _check_books(shop, plan["id"])

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, Integer, column, func, insert, select, update, values
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.clock import as_utc
+from gateway.domain.errors import LedgerError
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 
 
@@ -25,22 +26,43 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     transaction_id = connection.execute(
         insert(transactions).values(kind=entry.kind, reference=entry.reference, created_at=at).returning(transactions.c.id)
     ).scalar_one()
+    deltas: dict[int, int] = {}
+    specs: dict[int, AccountSpec] = {}
     lines = []
-    # Touch accounts in one global order so concurrent entries never deadlock on balance rows.
-    for line in sorted(entry.lines, key=lambda line: (line.account.code, line.account.currency)):
+    for line in entry.lines:
         account_id = _account_ids.get(session, line.account)
-        new_balance = connection.execute(
-            update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + line.amount).returning(accounts.c.balance)
-        ).scalar_one()
-        line.account.check(new_balance)
+        deltas[account_id] = deltas.get(account_id, 0) + line.amount
+        specs[account_id] = line.account
         lines.append({"transaction_id": transaction_id, "account_id": account_id, "amount": line.amount})
+    # Lock the balance rows in one global order (by id) so concurrent entries never deadlock,
+    # then move them all in one statement.
+    ordered = sorted(deltas)
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(accounts.c.id).where(accounts.c.id.in_(ordered)).order_by(accounts.c.id).with_for_update())
+        moves = values(column("account_id", Integer), column("delta", BigInteger), name="moves").data([(account_id, deltas[account_id]) for account_id in ordered])
+        balances = connection.execute(
+            update(accounts).where(accounts.c.id == moves.c.account_id).values(balance=accounts.c.balance + moves.c.delta)
+            .returning(accounts.c.id, accounts.c.balance)
+        ).all()
+    else:  # SQLite has no VALUES list to update from; its write lock already serialises writers
+        balances = [
+            row for account_id in ordered
+            for row in connection.execute(
+                update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + deltas[account_id])
+                .returning(accounts.c.id, accounts.c.balance)
+            ).all()
+        ]
+    if len(balances) != len(ordered):
+        raise LedgerError("account_missing", f"entry {entry.reference}: {len(ordered) - len(balances)} account(s) not found")
+    for account_id, balance in balances:
+        specs[account_id].check(balance)
     connection.execute(insert(postings), lines)
     return transaction_id
 
 
 class _AccountIds:
     """Account ids never change once their row is committed, so each process remembers them and
-    a posting needs one UPDATE per line instead of an upsert, a lookup and an UPDATE. Balances
+    a posting needs no upsert or lookup per line. Balances
     are never cached: they are read and written only in the database, under its row locks."""
 
     def __init__(self) -> None:
