@@ -93,6 +93,13 @@ class PaymentConnector(Protocol):
         ...
 
 
+class BatchDebitConnector(Protocol):
+    """Banks also take scheduled debits as one file (installment collections): one answer per
+    request, in order, with the same rules as `authorize`."""
+
+    def authorize_batch(self, requests: list[ChargeRequest]) -> list[ConnectorResult]: ...
+
+
 class CardBindingConnector(Protocol):
     """Banks also bind cards: they text the holder a code and check it."""
 
