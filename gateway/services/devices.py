@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from device_agents import wire
 from gateway.adapters.db.device_models import Device, DeviceConfirmation, DeviceMessage
 from gateway.adapters.pki import CertificateAuthority, PkiError
+from gateway.adapters.db.lookup import owned
 from gateway.domain.clock import as_utc
 from gateway.domain.devices import (
     ConfirmationState,
@@ -20,7 +21,7 @@ from gateway.domain.devices import (
     daily_usage,
     ensure_can_revoke,
 )
-from gateway.domain.errors import InvalidRequest, NotFound
+from gateway.domain.errors import InvalidRequest
 from gateway.domain.ids import new_id
 from gateway.domain.consent import ConsentKind
 from gateway.services import device_credit
@@ -115,11 +116,7 @@ def get_device(gw: Gateway, merchant_id: str, device_id: str) -> Device:
 
 
 def _owned(session: Session, merchant_id: str, device_id: str, lock: bool = False) -> Device:
-    query = select(Device).where(Device.id == device_id, Device.merchant_id == merchant_id)
-    device = session.scalars(query.with_for_update() if lock else query).first()
-    if device is None:
-        raise NotFound("device", device_id)
-    return device
+    return owned(session, Device, merchant_id, device_id, "device", lock=lock)
 
 
 def revoke_device(gw: Gateway, merchant_id: str, device_id: str) -> Device:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import Event, Payment, Refund
 from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
+from gateway.adapters.db.lookup import owned
 from gateway.domain.clock import as_utc
 from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
@@ -208,10 +209,7 @@ def redeliver(gw: Gateway, merchant_id: str, event_id: str, endpoint_id: str | N
 
 
 def _owned(session: Session, merchant_id: str, event_id: str, param: str | None = None) -> Event:
-    event = session.execute(select(Event).where(Event.id == event_id, Event.merchant_id == merchant_id)).scalar_one_or_none()
-    if event is None:
-        raise NotFound("event", event_id, param)
-    return event
+    return owned(session, Event, merchant_id, event_id, "event", param=param)
 
 
 def _deliveries(session: Session, event_id: str) -> list[WebhookDelivery]:

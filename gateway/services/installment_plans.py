@@ -26,6 +26,7 @@ from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.adapters.connectors.base import Outcome
+from gateway.adapters.db.lookup import owned
 from gateway.domain.ledger import batch_collection_entry, collection_entry, financing_entry, financing_reversal_entry
 from gateway.domain.money import merchant_fee
 from gateway.domain.reconciliation import CLAIM_LEASE
@@ -656,18 +657,11 @@ def _outstanding(session: Session, customer_id: str) -> int:
 
 
 def _owned_product(session: Session, merchant_id: str, product_id: str) -> InstallmentProduct:
-    product = session.execute(select(InstallmentProduct).where(InstallmentProduct.id == product_id, InstallmentProduct.merchant_id == merchant_id)).scalar_one_or_none()
-    if product is None:
-        raise NotFound("installment product", product_id, "product")
-    return product
+    return owned(session, InstallmentProduct, merchant_id, product_id, "installment product", param="product")
 
 
 def _owned_plan(session: Session, merchant_id: str, plan_id: str, lock: bool = False) -> InstallmentPlan:
-    query = select(InstallmentPlan).where(InstallmentPlan.id == plan_id, InstallmentPlan.merchant_id == merchant_id)
-    plan = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-    if plan is None:
-        raise NotFound("installment plan", plan_id, "plan")
-    return plan
+    return owned(session, InstallmentPlan, merchant_id, plan_id, "installment plan", param="plan", lock=lock)
 
 
 def _locked_plan(session: Session, merchant_id: str, plan_id: str) -> InstallmentPlan:

@@ -15,6 +15,7 @@ from gateway.adapters.connectors.base import CallbackRejected, CardDetails, Char
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.models import CardToken, Merchant, Payment, WalletNotification
 from gateway.adapters.db.upsert import insert_if_absent
+from gateway.adapters.db.lookup import owned
 from gateway.domain.banks import bank_by_code
 from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
@@ -412,14 +413,7 @@ def list_payments(gw: Gateway, merchant_id: str, limit: int, starting_after: str
 
 
 def _owned(session: Session, merchant_id: str, payment_id: str, param: str | None = None, lock: bool = False) -> Payment:
-    """Another merchant's payment is reported missing, never forbidden: ids must not leak."""
-    query = select(Payment).where(Payment.id == payment_id, Payment.merchant_id == merchant_id)
-    if lock:
-        query = query.with_for_update()
-    payment = session.execute(query).scalar_one_or_none()
-    if payment is None:
-        raise NotFound("payment", payment_id, param)
-    return payment
+    return owned(session, Payment, merchant_id, payment_id, "payment", param=param, lock=lock)
 
 
 def locked_payment(session: Session, merchant_id: str, payment_id: str) -> Payment:
