@@ -318,3 +318,53 @@ def test_a_claim_whose_worker_died_before_the_debit_is_taken_over(shop, time_mac
     _run_workers(shop)
     assert shop.get(f"/v1/installment_plans/{plan['id']}").json["schedule"][0]["status"] == "paid"
     _check_books(shop, plan["id"])
+
+
+def test_a_decline_inside_a_batch_fails_that_installment_only(shop, time_machine, monkeypatch):
+    from gateway.adapters.connectors.base import ConnectorResult, Outcome
+
+    product = _product(shop)
+    declined_plan, _ = _plan(shop, product, term=3)
+    paid_plan, _ = _plan(shop, product, term=3)
+    connector = shop.gw.connector("sandbox_big_four")
+    real = connector.authorize_batch
+    declined_payment = {}
+
+    def one_declined(requests):
+        results = real(requests)
+        for index, request in enumerate(requests):
+            if request.description.endswith(declined_plan["id"]):
+                declined_payment["id"] = request.payment_id
+                results[index] = ConnectorResult(Outcome.DECLINED, None, "insufficient_funds", "no money")
+        return results
+
+    monkeypatch.setattr(connector, "authorize_batch", one_declined)
+    time_machine.travel_to(_day(declined_plan, 1))
+    installment_plans.collect_due(shop.gw)
+
+    assert shop.get(f"/v1/installment_plans/{paid_plan['id']}").json["schedule"][0]["status"] == "paid"
+    declined = shop.get(f"/v1/installment_plans/{declined_plan['id']}").json["schedule"][0]
+    assert declined["status"] == "scheduled" and declined["paid"] == 0
+    assert shop.get(f"/v1/payments/{declined_payment['id']}").json["failure_code"] == "insufficient_funds"
+    assert len(_events(shop, "installment.failed")) == 1
+    _check_books(shop, paid_plan["id"])
+    _check_books(shop, declined_plan["id"])
+
+
+def test_an_async_bank_in_a_batch_settles_the_installment_on_its_callback(shop, time_machine):
+    product = _product(shop)
+    plan, _ = _plan(shop, product, bank="CMB", term=3)
+    connector = shop.gw.connector("sandbox_joint_stock")
+    body, signature = connector.signed_callback(plan["down_payment_payment"])
+    shop.client.post("/v1/bank_callbacks/sandbox_joint_stock", data=body, headers={"Bank-Signature": signature})
+    plan = shop.get(f"/v1/installment_plans/{plan['id']}").json  # active now, with its schedule
+    time_machine.travel_to(_day(plan, 1))
+    installment_plans.collect_due(shop.gw)
+    first = shop.get(f"/v1/installment_plans/{plan['id']}").json["schedule"][0]
+    assert first["status"] == "collecting" and first["paid"] == 0  # the bank answers later
+    with shop.gw.db.unit_of_work() as session:
+        debit = session.execute(select(Payment).where(Payment.installment_plan_id == plan["id"], Payment.purpose == "installment")).scalar_one()
+    body, signature = connector.signed_callback(debit.id)
+    assert shop.client.post("/v1/bank_callbacks/sandbox_joint_stock", data=body, headers={"Bank-Signature": signature}).json["status"] == "succeeded"
+    assert shop.get(f"/v1/installment_plans/{plan['id']}").json["schedule"][0]["status"] == "paid"
+    _check_books(shop, plan["id"])
