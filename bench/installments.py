@@ -42,7 +42,7 @@ from gateway.domain.ledger import financing_entry  # noqa: E402
 from gateway.domain.sandbox_cards import sandbox_card_number  # noqa: E402
 from gateway.domain.sandbox_ids import sandbox_id_number  # noqa: E402
 from gateway.services import customers, installment_plans, payments, saved_cards  # noqa: E402
-from gateway.services.context import Gateway  # noqa: E402
+from gateway.bootstrap import Gateway  # noqa: E402
 from gateway.services.ledger import verify  # noqa: E402
 from gateway.services.merchants import create_merchant  # noqa: E402
 

@@ -49,7 +49,7 @@ from gateway.adapters.db.schema import upgrade  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.banks import bank_by_code  # noqa: E402
 from gateway.domain.sandbox_cards import sandbox_card_number  # noqa: E402
-from gateway.services.context import Gateway  # noqa: E402
+from gateway.bootstrap import Gateway  # noqa: E402
 from gateway.services.ledger import verify  # noqa: E402
 from gateway.services.merchants import create_merchant  # noqa: E402
 from gateway.services.tokens import create_card_token  # noqa: E402

@@ -58,7 +58,7 @@ from gateway.adapters.pki import CertificateAuthority  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.devices import GATEWAY_IDENTITY, DeviceKind  # noqa: E402
 from gateway.services import devices  # noqa: E402
-from gateway.services.context import Gateway  # noqa: E402
+from gateway.bootstrap import Gateway  # noqa: E402
 from gateway.services.merchants import create_merchant  # noqa: E402
 from tests.support.services import free_port, start_mosquitto  # noqa: E402
 
@@ -217,7 +217,7 @@ def run(gw: Gateway, url: str, env: dict, port: int, broker_pid: int, fleet: lis
 def start_ingest(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
     log_path = log_dir / f"ingest-{name}-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "ingest", "--name", name,
+        process = subprocess.Popen([sys.executable, "-m", "gateway.entrypoints.cli", "ingest", "--name", name,
                                     "--batch-size", os.environ.get("BENCH_BATCH", "500")],
                                    env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
     process.log_path = log_path

@@ -6,14 +6,14 @@ import logging
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 
-from gateway.api import balance, banks, customers, health, installments, payments, refunds, tokens
-from gateway.api import devices as device_api
-from gateway.api import webhooks as webhook_api
-from gateway.api.errors import error_response
-from gateway.api.schemas import ErrorOut
+from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
+from gateway.entrypoints.api import devices as device_api
+from gateway.entrypoints.api import webhooks as webhook_api
+from gateway.entrypoints.api.errors import error_response
+from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 
 class Api(SmorestApi):

@@ -15,7 +15,7 @@ from gateway.domain.consent import ConsentKind, ConsentRequired
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from gateway.domain.devices import (
     judge_confirmation,
 )
 from gateway.domain.errors import Conflict, NotFound
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 log = logging.getLogger(__name__)
 

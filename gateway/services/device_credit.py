@@ -18,7 +18,7 @@ from gateway.domain.clock import beijing_date
 from gateway.adapters.db.device_models import DeviceCommand
 from gateway.adapters.db.installment_models import DevicePaygCredential, DeviceToken
 from gateway.domain.errors import Conflict, NotFound
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from device_agents import wire
 from gateway.adapters import signatures
 from gateway.adapters.db.device_models import Device, DeviceMessage, DeviceRejection
 from gateway.domain.devices import DeviceKind, DeviceState, FreshnessWindow, Rejection, validate_telemetry
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.device_confirmations import answer_from, decide_answer
 from gateway.services.devices import may_store_usage
 

@@ -26,7 +26,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.consent import ConsentKind
 from gateway.services import device_credit
 from gateway.services import enrollment_tokens
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.customers import has_consent
 
 log = logging.getLogger(__name__)

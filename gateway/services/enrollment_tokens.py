@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db.device_models import EnrollmentToken
 from gateway.domain.clock import as_utc
 from gateway.domain.errors import DomainError
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 PREFIX = "enr_"
 DEFAULT_LIFETIME = timedelta(hours=1)

@@ -17,7 +17,7 @@ from gateway.domain.clock import as_utc
 from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import DeliveryStatus, listens
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 # The payment states a merchant hears about, and the event each one raises.
 PAYMENT_EVENTS = {

@@ -18,7 +18,7 @@ from gateway.domain.clock import as_utc
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
 from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from gateway.domain.ledger import batch_collection_entry, collection_entry, fina
 from gateway.domain.money import merchant_fee
 from gateway.domain.reconciliation import CLAIM_LEASE
 from gateway.services import device_credit, events
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.customers import owned_customer, require_consent
 from gateway.services.saved_cards import chargeable_cards
 

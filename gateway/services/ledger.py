@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.domain.ledger import merchant_payable_code
 from gateway.domain.money import SUPPORTED_CURRENCIES
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 
 def merchant_balance(gw: Gateway, merchant_id: str) -> dict[str, int]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
 from gateway.services import enrollment_tokens
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 SECRET_PREFIX = "sk_test_"
 PUBLISHABLE_PREFIX = "pk_test_"

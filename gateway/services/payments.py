@@ -24,7 +24,7 @@ from gateway.domain.money import Money, MoneyError, merchant_fee
 from gateway.domain.payments import AWAITING_OUTCOME, CaptureMethod, PaymentStatus, capture_amount, require_transition
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import events
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.saved_cards import chargeable_card
 from gateway.services.tokens import card_details
 

@@ -18,7 +18,7 @@ from gateway.adapters.connectors.base import Outcome
 from gateway.adapters.db.models import Payment, Refund
 from gateway.domain.payments import PaymentStatus
 from gateway.domain.reconciliation import CLAIM_LEASE, next_reconcile_delay
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.payments import apply_result, expire_wallet_order, locked_payment
 from gateway.services.refunds import apply_refund_result
 

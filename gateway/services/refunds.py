@@ -16,7 +16,7 @@ from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import events
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.payments import locked_payment
 
 log = logging.getLogger(__name__)

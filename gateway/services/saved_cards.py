@@ -14,7 +14,7 @@ from gateway.domain.cards import check_card, mask_pan
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.customers import customer_data_key, owned_customer, require_consent
 
 log = logging.getLogger(__name__)

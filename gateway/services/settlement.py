@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, Payment, Refund
 from gateway.domain.clock import BEIJING, as_utc
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 PAYABLE_PREFIX, PAYABLE_SUFFIX = "merchant:", ":payable"
 FEE_ACCOUNT = "platform:fee_revenue"

@@ -7,7 +7,7 @@ from gateway.adapters.connectors.base import CardDetails
 from gateway.adapters.db.models import CardToken
 from gateway.domain.cards import check_card
 from gateway.domain.ids import new_id
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 
 def create_card_token(

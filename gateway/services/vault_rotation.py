@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway.adapters.db.installment_models import DevicePaygCredential
 from gateway.adapters.db.models import CardToken, Customer
 from gateway.adapters.db.webhook_models import WebhookEndpoint
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 BATCH = 500
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gateway.adapters.db.models import Payment
 from gateway.domain.errors import InvalidRequest
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.payments import apply_callback, get_payment
 
 

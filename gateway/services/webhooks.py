@@ -30,7 +30,7 @@ from gateway.domain.webhooks import (
     is_success,
     retry_delay,
 )
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from device_agents.agent import Agent, Backoff
 from device_agents.enroll import enroll
 from device_agents.profiles import profile_for
 from gateway.adapters.mqtt.broker_config import write_broker_config
-from gateway.adapters.mqtt.ingest import IngestLoop
+from gateway.entrypoints.mqtt.ingest import IngestLoop
 from gateway.adapters.pki import CertificateAuthority
 from gateway.domain.devices import GATEWAY_IDENTITY
-from gateway.services.context import system_clock
+from gateway.bootstrap import system_clock
 from tests.integration.conftest import Shop
 from tests.integration.conftest import make_gateway as make_payment_gateway
 

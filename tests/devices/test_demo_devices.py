@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gateway import demo_devices
+from gateway.demo import devices as demo_devices
 from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
 from gateway.config import Settings

@@ -8,7 +8,7 @@ from cryptography import x509
 
 from device_agents import wire
 from device_agents.keys import csr_pem, new_signing_key, new_tls_key
-from gateway.cli import main
+from gateway.entrypoints.cli import main
 from tests.devices.conftest import SignedDevice, api_enroller
 from tests.support.services import start_mosquitto
 from tests.integration.conftest import Shop

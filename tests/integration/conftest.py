@@ -14,7 +14,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.merchants import NewMerchant, create_merchant
 
 

@@ -11,7 +11,7 @@ from gateway.adapters.db.models import CardToken
 from gateway.adapters.vault import DevKeyFile
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
-from gateway.services.context import Gateway
+from gateway.bootstrap import Gateway
 from gateway.services.tokens import card_details
 from gateway.services.vault_rotation import reencrypt_all
 from tests.integration.conftest import Shop, make_gateway

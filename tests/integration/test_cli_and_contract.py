@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from gateway.adapters.db.models import Base, LedgerAccount
 from gateway.app import create_app
-from gateway.cli import main
+from gateway.entrypoints.cli import main
 from gateway.services.ledger import verify
 from tests.integration.conftest import Shop, make_gateway
 

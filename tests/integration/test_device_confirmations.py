@@ -94,7 +94,7 @@ def test_usage_of_a_sold_device_is_kept_only_with_device_usage_consent(shop):
 
 
 def test_the_worker_queue_expires_and_delivers_confirmations(shop):
-    from gateway.workers import load
+    from gateway.entrypoints.workers import load
 
     device_id = enrolled_device(shop)
     payment = _pay_with_confirmation(shop, device_id)

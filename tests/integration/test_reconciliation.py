@@ -65,7 +65,7 @@ def test_unanswerable_payment_is_flagged_for_an_operator_and_never_charged_again
     assert payment["id"] in [p.id for p in reconciliation.flagged_payments(shop.gw)]
     from click.testing import CliRunner
 
-    from gateway.cli import main
+    from gateway.entrypoints.cli import main
 
     listed = CliRunner().invoke(main, ["reconciliation", "flagged"], env={"PAYGATE_DATABASE_URL": shop.gw.settings.database_url, "PAYGATE_VAR_DIR": str(shop.gw.settings.var_dir)})
     assert listed.exit_code == 0 and payment["id"] in listed.output

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from gateway.adapters.db.models import LedgerAccount
-from gateway.cli import main
+from gateway.entrypoints.cli import main
 from gateway.services.ledger import verify
 from gateway.services.settlement import BEIJING, CSV_COLUMNS, day_bounds, run, settle_day
 from tests.integration.conftest import Shop, banking_hours_clock, make_gateway

@@ -12,14 +12,14 @@ from sqlalchemy import func, select
 
 from gateway.adapters.db.models import Event, IdempotencyKey
 from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
-from gateway.cli import main
-from gateway.demo_webhooks import LocalReceiver, show_webhook_delivery
+from gateway.entrypoints.cli import main
+from gateway.demo.webhooks import LocalReceiver, show_webhook_delivery
 from gateway.domain.webhooks import MAX_ATTEMPTS, RETRY_SCHEDULE, event_payload
 from gateway.services import events, webhooks
-from gateway.webhook_signature import HEADER, verify
-from gateway.workers import QUEUES
-from gateway.workers.runner import resolve, run, run_pass
-from gateway.workers.webhooks import deliver_due
+from gateway.sdk.webhooks import HEADER, verify
+from gateway.entrypoints.workers import QUEUES
+from gateway.entrypoints.workers.runner import resolve, run, run_pass
+from gateway.entrypoints.workers.webhooks import deliver_due
 from tests.integration.conftest import TEST_EPOCH, Shop, banking_hours_clock, make_gateway
 from tests.support.services import free_port
 
@@ -475,7 +475,7 @@ def test_http_adapter_refuses_redirects_and_checks_tls():
 
 def test_key_rotation_reencrypts_signing_secrets(own_database_url, tmp_path):
     from gateway.adapters.vault import DevKeyFile
-    from gateway.services.context import Gateway
+    from gateway.bootstrap import Gateway
     from gateway.services.vault_rotation import reencrypt_all
 
     gw = make_gateway(own_database_url, tmp_path)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.domain.webhooks import MAX_ATTEMPTS, RETRY_SCHEDULE, event_payload, is_success, listens, retry_delay
-from gateway.webhook_signature import SignatureVerificationError, sign, signature_header, verify
+from gateway.sdk.webhooks import SignatureVerificationError, sign, signature_header, verify
 
 SECRET = "whsec_test0123456789abcdefghijklmnopqrstuv"
 BODY = b'{"id":"evt_1","type":"payment.succeeded"}'
@@ -68,7 +68,7 @@ def test_the_helper_needs_only_the_standard_library():
     import sys
     from pathlib import Path
 
-    import gateway.webhook_signature as helper
+    import gateway.sdk.webhooks as helper
 
     tree = ast.parse(Path(helper.__file__).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

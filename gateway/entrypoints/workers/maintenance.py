@@ -1,0 +1,10 @@
+"""The maintenance queue: housekeeping that is safe to repeat and to run in several processes."""
+from __future__ import annotations
+
+from gateway.bootstrap import Gateway
+from gateway.services.idempotency import purge_expired
+
+
+def run_once(gw: Gateway) -> int:
+    """Delete Idempotency-Keys past their 24 hours; returns how many went."""
+    return purge_expired(gw)

@@ -1,0 +1,1 @@
+"""What a merchant's own code uses: a typed REST client and the webhook signature check."""
