@@ -9,6 +9,7 @@ from flask_smorest import Api as SmorestApi
 from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
+from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
@@ -51,4 +52,5 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
     app.register_error_handler(DomainError, error_response)
+    app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app
