@@ -11,6 +11,7 @@ from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
+from gateway.entrypoints.api.rate_limits import build_limiter
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
@@ -52,5 +53,6 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
     app.register_error_handler(DomainError, error_response)
+    build_limiter(app, settings)
     app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app
