@@ -11,6 +11,7 @@ from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
+from gateway.entrypoints.api.openapi_errors import ErrorResponsesPlugin
 from gateway.entrypoints.api.rate_limits import build_limiter
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
@@ -43,7 +44,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         },
     )
     app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
