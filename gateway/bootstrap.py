@@ -5,12 +5,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sqlalchemy.orm import Session
+
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
+from gateway.services import installment_plans, payments
+from gateway.services.installment_store import SqlInstallmentStore
+from gateway.services.payment_store import SqlPaymentStore
+from gateway.services.ports import InstallmentStore, PaymentStore
 
 
 def system_clock() -> datetime:
@@ -25,6 +31,9 @@ class Gateway:
     clock: Callable[[], datetime] = field(default=system_clock)
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
+    # A unit of work's session -> the payment use cases' rows on it.
+    payment_store: Callable[[Session], PaymentStore] = field(default=SqlPaymentStore)
+    installment_store: Callable[[Session], InstallmentStore] = field(default=SqlInstallmentStore)
 
     def __post_init__(self) -> None:
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
@@ -62,3 +71,13 @@ class Gateway:
     def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         """The card's bank decides the connector."""
         return self.connectors[SANDBOX_FAMILIES[bank.family].name]
+
+    # ---- who hears what: the use cases that build on others are told, not called by name ----
+
+    def payment_settled(self, session: Session, payment) -> None:
+        """A payment of an installment plan reached its outcome: the plan books it."""
+        installment_plans.payment_settled(self, session, payment)
+
+    def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
+        """The buyer's device answered: the payment goes on to its bank, or fails."""
+        payments.device_answered(self, payment_id, approved, reason)

@@ -1,0 +1,52 @@
+"""The payment use cases' rows on the unit of work's SQLAlchemy session (the `PaymentStore` port)."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.adapters.db import ledger_repository as ledger
+from gateway.adapters.db.lookup import owned
+from gateway.adapters.db.models import CardToken, Merchant, Payment
+from gateway.domain.errors import Conflict, NotFound
+from gateway.domain.ledger import JournalEntry
+from gateway.services import events
+
+
+class SqlPaymentStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, payment: Payment) -> None:
+        self.session.add(payment)
+
+    def owned(self, merchant_id: str, payment_id: str, *, lock: bool = False, param: str | None = None) -> Payment:
+        return owned(self.session, Payment, merchant_id, payment_id, "payment", param=param, lock=lock)
+
+    def locked(self, payment_id: str) -> Payment | None:
+        return self.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()).scalar_one_or_none()
+
+    def claim_card_token(self, merchant_id: str, token_id: str) -> CardToken:
+        token = self.session.execute(
+            select(CardToken).where(CardToken.id == token_id, CardToken.merchant_id == merchant_id).with_for_update()
+        ).scalar_one_or_none()
+        if token is None:
+            raise NotFound("payment method", token_id, "payment_method")
+        if token.used:
+            raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
+        token.used = True
+        return token
+
+    def card_token(self, token_id: str) -> CardToken:
+        return self.session.get(CardToken, token_id)
+
+    def discount_rate(self, merchant_id: str) -> Decimal:
+        return self.session.execute(select(Merchant.discount_rate).where(Merchant.id == merchant_id)).scalar_one()
+
+    def post(self, entry: JournalEntry) -> None:
+        ledger.post(self.session, entry)
+
+    def payment_changed(self, payment: Payment, now: datetime) -> None:
+        events.record_payment_change(self.session, payment, now)

@@ -1,0 +1,172 @@
+"""In-memory stand-ins for the ports a use case takes (gateway/services/ports.py), so service
+rules run without a database, a bank or a broker. A fake keeps the few rows a test needs in
+dicts; its unit of work commits nothing (there is nothing to roll back to), so tests use it for
+the rules a use case applies, and the integration tests for what the database guarantees."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from gateway.adapters.connectors.base import ChargeRequest, ConnectorResult, PaymentConnector
+from gateway.adapters.db.models import CardToken, Payment
+from gateway.adapters.vault import Vault
+from gateway.config import Settings
+from gateway.domain.banks import Bank
+from gateway.domain.errors import Conflict, NotFound
+from gateway.domain.ledger import AccountSpec, JournalEntry
+from gateway.domain.payments import Outcome
+
+
+class FakeBank:
+    """A bank that gives the answers a test queues (approved when none is queued), or raises."""
+
+    name = "fake_bank"
+
+    def __init__(self) -> None:
+        self.answers: list[ConnectorResult] = []
+        self.failure: Exception | None = None
+        self.charges: list[ChargeRequest] = []
+        self.captures: list[tuple[str, int]] = []
+
+    def will_answer(self, outcome: Outcome, **details) -> None:
+        self.answers.append(ConnectorResult(outcome, **details))
+
+    def authorize(self, request: ChargeRequest) -> ConnectorResult:
+        self.charges.append(request)
+        if self.failure is not None:
+            raise self.failure
+        if self.answers:
+            return self.answers.pop(0)
+        return ConnectorResult(Outcome.APPROVED, reference=f"ref_{request.payment_id}")
+
+    def capture(self, reference: str, amount: int, currency: str) -> ConnectorResult:
+        self.captures.append((reference, amount))
+        return ConnectorResult(Outcome.APPROVED, reference=reference)
+
+    def void(self, payment_id: str, reference: str | None) -> ConnectorResult:
+        return ConnectorResult(Outcome.APPROVED, reference=reference)
+
+    def status(self, payment_id: str) -> ConnectorResult:
+        return self.answers.pop(0) if self.answers else ConnectorResult(Outcome.UNKNOWN)
+
+
+class InMemoryPayments:
+    """The payment rows of one fake database, meeting the `PaymentStore` port. It is also what the
+    fake unit of work yields as its "session", so `session.add` of a card token lands here too."""
+
+    def __init__(self) -> None:
+        self.payments: dict[str, Payment] = {}
+        self.tokens: dict[str, CardToken] = {}
+        self.discount_rates: dict[str, Decimal] = {}
+        self.entries: list[JournalEntry] = []
+        self.events: list[tuple[str, str]] = []  # (payment id, its status when the event was recorded)
+
+    def add(self, row) -> None:
+        if isinstance(row, Payment):
+            self.payments[row.id] = row
+        elif isinstance(row, CardToken):
+            self.tokens[row.id] = row
+        else:
+            raise TypeError(f"the fake keeps payments and card tokens, not {type(row).__name__}")
+
+    def owned(self, merchant_id: str, payment_id: str, *, lock: bool = False, param: str | None = None) -> Payment:
+        payment = self.payments.get(payment_id)
+        if payment is None or payment.merchant_id != merchant_id:
+            raise NotFound("payment", payment_id, param)
+        return payment
+
+    def locked(self, payment_id: str) -> Payment | None:
+        return self.payments.get(payment_id)
+
+    def claim_card_token(self, merchant_id: str, token_id: str) -> CardToken:
+        token = self.tokens.get(token_id)
+        if token is None or token.merchant_id != merchant_id:
+            raise NotFound("payment method", token_id, "payment_method")
+        if token.used:
+            raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
+        token.used = True
+        return token
+
+    def card_token(self, token_id: str) -> CardToken:
+        return self.tokens[token_id]
+
+    def discount_rate(self, merchant_id: str) -> Decimal:
+        return self.discount_rates.get(merchant_id, Settings.default_discount_rate)
+
+    def post(self, entry: JournalEntry) -> None:
+        entry.validate()
+        self.entries.append(entry)
+
+    def payment_changed(self, payment: Payment, now: datetime) -> None:
+        self.events.append((payment.id, payment.status))
+
+    def balance(self, account: AccountSpec) -> int:
+        """The account's balance as its owner reads it, from every entry posted."""
+        raw = sum(line.amount for entry in self.entries for line in entry.lines if line.account == account)
+        return account.normal_balance(raw)
+
+
+class FakeDatabase:
+    def __init__(self, rows: InMemoryPayments) -> None:
+        self.rows = rows
+        self.units_of_work = 0
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[InMemoryPayments]:
+        self.units_of_work += 1
+        yield self.rows
+
+
+def fake_vault() -> Vault:
+    return Vault(keys={"v1": os.urandom(32)}, active="v1", index_key=os.urandom(32))
+
+
+class SteppingClock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 26, 4, 0, tzinfo=timezone.utc)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class FakePaymentPorts:
+    """Meets `gateway.services.payments.PaymentPorts` without a database or a bank."""
+
+    rows: InMemoryPayments = field(default_factory=InMemoryPayments)
+    bank: FakeBank = field(default_factory=FakeBank)
+    clock: SteppingClock = field(default_factory=SteppingClock)
+    vault: Vault = field(default_factory=fake_vault)
+    settings: Settings = field(default_factory=Settings)
+    settled: list[str] = field(default_factory=list)  # payments of a plan that reached their outcome
+
+    def __post_init__(self) -> None:
+        self.db = FakeDatabase(self.rows)
+        self.connectors: dict[str, PaymentConnector] = {self.bank.name: self.bank}
+
+    @staticmethod
+    def payment_store(session: InMemoryPayments) -> InMemoryPayments:
+        return session
+
+    def payment_settled(self, session, payment: Payment) -> None:
+        self.settled.append(payment.id)
+
+    @property
+    def wallets(self) -> dict[str, PaymentConnector]:
+        return {}
+
+    def connector(self, name: str) -> PaymentConnector:
+        return self.connectors[name]
+
+    def connector_for_bank(self, bank: Bank) -> PaymentConnector:
+        return self.bank
+
