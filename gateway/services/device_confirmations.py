@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from gateway.services.ports import SettingsPort, ConfirmationDecided, StoragePor
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class ConfirmationPorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, the confirmation time-out, and who hears a decided confirmation
     (the payment goes on to its bank, or fails; it must treat a repeat as a no-op)."""

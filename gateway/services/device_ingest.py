@@ -17,7 +17,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from sqlalchemy import BigInteger, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,8 +34,10 @@ from gateway.services.devices import may_store_usage
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class IngestPorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, and the freshness window a device message must fall in."""
+
 
 LATEST_TIMESTAMP_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last instant datetime can hold
 

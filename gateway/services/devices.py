@@ -1,11 +1,10 @@
 """Device use cases: enroll (certificate + signing key), revoke, read, daily usage."""
 from __future__ import annotations
 
-from typing import Protocol
-
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -34,8 +33,10 @@ from gateway.services.customers import has_consent
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class DevicePorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, the deployment's CA directory and the broker devices are sent to."""
+
 
 MAX_USAGE_DAYS = 92
 

@@ -8,10 +8,9 @@ safer than charging twice.
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import delete, select, update
 
@@ -23,6 +22,7 @@ from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
 from gateway.services.ports import StoragePorts, SettingsPort
 
 
+@runtime_checkable
 class IdempotencyPorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, and how long a retry waits for the first request."""
 

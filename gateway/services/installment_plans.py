@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session

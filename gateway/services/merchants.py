@@ -1,22 +1,23 @@
 """Merchants and their API keys."""
 from __future__ import annotations
 
-from typing import Protocol
-
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
 
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
 from gateway.services import enrollment_tokens
-from gateway.services.ports import VaultPorts, SettingsPort
+from gateway.services.ports import SettingsPort, VaultPorts
 
 
+@runtime_checkable
 class MerchantPorts(VaultPorts, SettingsPort, Protocol):
     """Transactions, the vault (API key hashes) and the default discount rate."""
+
 
 SECRET_PREFIX = "sk_test_"
 PUBLISHABLE_PREFIX = "pk_test_"

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.lookup import owned
 from gateway.adapters.db.models import CardToken, Merchant, Payment
-from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ledger import JournalEntry
 from gateway.services import events
 
@@ -28,16 +27,10 @@ class SqlPaymentStore:
     def locked(self, payment_id: str) -> Payment | None:
         return self.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()).scalar_one_or_none()
 
-    def claim_card_token(self, merchant_id: str, token_id: str) -> CardToken:
-        token = self.session.execute(
+    def merchants_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        return self.session.execute(
             select(CardToken).where(CardToken.id == token_id, CardToken.merchant_id == merchant_id).with_for_update()
         ).scalar_one_or_none()
-        if token is None:
-            raise NotFound("payment method", token_id, "payment_method")
-        if token.used:
-            raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
-        token.used = True
-        return token
 
     def card_token(self, token_id: str) -> CardToken:
         return self.session.get(CardToken, token_id)

@@ -5,22 +5,20 @@ Every change a merchant hears about records its event in the same transaction.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-
-from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult
 from gateway.adapters.db.device_models import Device
-from gateway.adapters.db.models import Merchant, Payment, WalletNotification
+from gateway.adapters.db.models import CardToken, Merchant, Payment, WalletNotification
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.adapters.db.lookup import owned
 from gateway.domain.banks import bank_by_code
-from gateway.domain.errors import CardDeclined, DomainError, InvalidRequest, NotFound
+from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.ledger import capture_entry
 from gateway.domain.money import Money, MoneyError, merchant_fee
@@ -29,7 +27,7 @@ from gateway.domain.payments import (
 )
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import device_confirmations
-from gateway.services.ports import BankPorts, SettingsPort, PaymentSettled, PaymentStore
+from gateway.services.ports import BankPorts, PaymentSettled, PaymentStore, SettingsPort
 from gateway.services.saved_cards import chargeable_card
 from gateway.services.tokens import card_details
 
@@ -187,11 +185,22 @@ def _claim_source(gw: PaymentPorts, session: Session, merchant_id: str, method: 
         saved, card = chargeable_card(gw, session, merchant_id, method.id)
         columns = {"saved_card_id": saved.id, "customer_id": saved.customer_id, "card_brand": saved.brand, "card_bank": saved.bank_code}
     else:
-        token = gw.payment_store(session).claim_card_token(merchant_id, method.id)
+        token = _claim_token(gw.payment_store(session), merchant_id, method.id)
         card = card_details(gw, token)
         columns = {"card_token_id": token.id, "card_brand": token.brand, "card_bank": token.bank_code}
     connector = gw.connector_for_bank(bank_by_code(columns["card_bank"])).name
     return _Source(connector, card, {**columns, "card_last4": card.pan[-4:]})
+
+
+def _claim_token(store: PaymentStore, merchant_id: str, token_id: str) -> CardToken:
+    """A card token pays once."""
+    token = store.merchants_card_token(merchant_id, token_id)
+    if token is None:
+        raise NotFound("payment method", token_id, "payment_method")
+    if token.used:
+        raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
+    token.used = True
+    return token
 
 
 # ---- scheduled collections in bulk (installment plans) -----------------------------------------

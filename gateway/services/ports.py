@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
-
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -112,8 +111,8 @@ class PaymentStore(Protocol):
         """Any merchant's payment by id, row-locked (answers that name only the payment)."""
         ...
 
-    def claim_card_token(self, merchant_id: str, token_id: str) -> CardToken:
-        """The merchant's unused single-use card token, marked used (409 if it was)."""
+    def merchants_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        """The merchant's card token (None for another merchant's), row-locked."""
         ...
 
     def card_token(self, token_id: str) -> CardToken: ...
@@ -164,7 +163,7 @@ class PaymentSettled(Protocol):
     """Told, inside the payment's transaction, when a payment of an installment plan reached its
     outcome. Wired at the composition root, so payments know nothing of plans."""
 
-    def __call__(self, session: Any, payment: Any) -> None: ...
+    def __call__(self, session: Session, payment: Payment) -> None: ...
 
 
 class ConfirmationDecided(Protocol):

@@ -8,11 +8,10 @@ the deliveries fall due again when the lease runs out; a worker whose lease was 
 not record its result (the new holder records its own)."""
 from __future__ import annotations
 
-from typing import Protocol
-
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -32,13 +31,15 @@ from gateway.domain.webhooks import (
     is_success,
     retry_delay,
 )
-from gateway.services.ports import VaultPorts, SettingsPort
+from gateway.services.ports import SettingsPort, VaultPorts
 
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class WebhookPorts(VaultPorts, SettingsPort, Protocol):
     """Transactions, the clock, the vault (signing secrets) and which endpoint addresses are allowed."""
+
 
 ENABLED = "enabled"
 DELETED = "deleted"

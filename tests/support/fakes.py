@@ -8,17 +8,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from gateway.adapters.connectors.base import ChargeRequest, ConnectorResult, PaymentConnector
+from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
 from gateway.adapters.db.models import CardToken, Payment
 from gateway.adapters.vault import Vault
 from gateway.config import Settings
 from gateway.domain.banks import Bank
-from gateway.domain.errors import Conflict, NotFound
+from gateway.domain.errors import NotFound
 from gateway.domain.ledger import AccountSpec, JournalEntry
 from gateway.domain.payments import Outcome
+from gateway.services import installment_plans
 
 
 class FakeBank:
@@ -82,14 +84,9 @@ class InMemoryPayments:
     def locked(self, payment_id: str) -> Payment | None:
         return self.payments.get(payment_id)
 
-    def claim_card_token(self, merchant_id: str, token_id: str) -> CardToken:
+    def merchants_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
         token = self.tokens.get(token_id)
-        if token is None or token.merchant_id != merchant_id:
-            raise NotFound("payment method", token_id, "payment_method")
-        if token.used:
-            raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
-        token.used = True
-        return token
+        return token if token is not None and token.merchant_id == merchant_id else None
 
     def card_token(self, token_id: str) -> CardToken:
         return self.tokens[token_id]
@@ -170,3 +167,59 @@ class FakePaymentPorts:
     def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         return self.bank
 
+
+
+class InMemoryInstallments:
+    """The installment rows of one fake database, meeting the `InstallmentStore` port."""
+
+    def __init__(self) -> None:
+        self.plans: dict[str, InstallmentPlan] = {}
+        self.products: dict[str, InstallmentProduct] = {}
+        self.installments: list[Installment] = []
+        self.entries: list[JournalEntry] = []
+        self.events: list[tuple[str, dict]] = []  # (type, data)
+
+    def locked_plan(self, plan_id: str) -> InstallmentPlan:
+        return self.plans[plan_id]
+
+    def product(self, product_id: str) -> InstallmentProduct:
+        return self.products[product_id]
+
+    def unpaid(self, plan_id: str) -> list[Installment]:
+        return sorted((item for item in self.installments if item.plan_id == plan_id and item.status in ("scheduled", "collecting")),
+                      key=lambda item: item.number)
+
+    def installment(self, plan_id: str, number: int) -> Installment:
+        return next(item for item in self.installments if item.plan_id == plan_id and item.number == number)
+
+    def collecting(self, plan_id: str, payment_id: str) -> list[Installment]:
+        return [item for item in self.installments if item.plan_id == plan_id and item.collecting_payment_id == payment_id]
+
+    def overdue_plans(self, today: date, limit: int) -> list[InstallmentPlan]:
+        late = {item.plan_id for item in self.installments if item.status != "paid" and item.due_date < today}
+        return [plan for plan in self.plans.values() if plan.state == "active" and plan.id in late][:limit]
+
+    def post(self, entry: JournalEntry) -> None:
+        entry.validate()
+        self.entries.append(entry)
+
+    def record(self, merchant_id: str, event_type: str, data: dict, now: datetime) -> None:
+        self.events.append((event_type, data))
+
+    def balance(self, account: AccountSpec) -> int:
+        raw = sum(line.amount for entry in self.entries for line in entry.lines if line.account == account)
+        return account.normal_balance(raw)
+
+
+@dataclass
+class FakeInstallmentPorts(FakePaymentPorts):
+    """Meets `gateway.services.installment_plans.InstallmentPorts`: the payment fakes, the plan
+    rows, and a plan told of its payments' outcomes as the composition root wires it."""
+
+    plan_rows: InMemoryInstallments = field(default_factory=InMemoryInstallments)
+
+    def installment_store(self, session) -> InMemoryInstallments:
+        return self.plan_rows
+
+    def payment_settled(self, session, payment: Payment) -> None:
+        installment_plans.payment_settled(self, session, payment)
