@@ -31,9 +31,6 @@ class Gateway:
     clock: Callable[[], datetime] = field(default=system_clock)
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
-    # A unit of work's session -> the payment use cases' rows on it.
-    payment_store: Callable[[Session], PaymentStore] = field(default=SqlPaymentStore)
-    installment_store: Callable[[Session], InstallmentStore] = field(default=SqlInstallmentStore)
 
     def __post_init__(self) -> None:
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
@@ -71,6 +68,14 @@ class Gateway:
     def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         """The card's bank decides the connector."""
         return self.connectors[SANDBOX_FAMILIES[bank.family].name]
+
+    # ---- the rows the use cases read and write, on a unit of work's session ----
+
+    def payment_store(self, session: Session) -> PaymentStore:
+        return SqlPaymentStore(session, self)
+
+    def installment_store(self, session: Session) -> InstallmentStore:
+        return SqlInstallmentStore(session, self)
 
     # ---- who hears what: the use cases that build on others are told, not called by name ----
 

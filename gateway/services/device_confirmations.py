@@ -34,20 +34,25 @@ from gateway.domain.devices import (
     judge_confirmation,
 )
 from gateway.domain.errors import Conflict, NotFound
-from gateway.services.ports import SettingsPort, ConfirmationDecided, StoragePorts
+from gateway.services.ports import ConfirmationDecided, SettingsPort, StoragePorts, TransactionsPort
 
 log = logging.getLogger(__name__)
 
 
 @runtime_checkable
-class ConfirmationPorts(StoragePorts, SettingsPort, Protocol):
-    """Transactions, the clock, the confirmation time-out, and who hears a decided confirmation
-    (the payment goes on to its bank, or fails; it must treat a repeat as a no-op)."""
+class RequestPorts(StoragePorts, SettingsPort, Protocol):
+    """Asking a device: transactions, the clock and the confirmation time-out."""
+
+
+@runtime_checkable
+class ConfirmationPorts(RequestPorts, Protocol):
+    """Delivering outcomes also takes who hears a decided confirmation (the payment goes on to its
+    bank, or fails; it must treat a repeat as a no-op)."""
 
     confirmation_decided: ConfirmationDecided
 
 
-def request_confirmation(gw: ConfirmationPorts, payment_id: str, device_id: str, amount: int, currency: str,
+def request_confirmation(gw: RequestPorts, payment_id: str, device_id: str, amount: int, currency: str,
                          merchant_name: str, *, session: Session | None = None,
                          ttl_seconds: int | None = None) -> str:
     """Ask `device_id` to confirm a payment; returns the nonce it must sign back.
@@ -103,7 +108,7 @@ def decide_answer(session: Session, answer: ConfirmationAnswer, now: datetime) -
     return rejection
 
 
-def expire_due(gw: ConfirmationPorts) -> int:
+def expire_due(gw: StoragePorts) -> int:
     """Expire pending confirmations past their deadline; how many."""
     now = gw.clock()
     with gw.db.unit_of_work() as session:
@@ -152,6 +157,6 @@ def get_pending(session: Session, nonce: str) -> DeviceConfirmation:
     return session.get(DeviceConfirmation, nonce)
 
 
-def get_confirmation(gw: ConfirmationPorts, nonce: str) -> DeviceConfirmation | None:
+def get_confirmation(gw: TransactionsPort, nonce: str) -> DeviceConfirmation | None:
     with gw.db.unit_of_work() as session:
         return session.get(DeviceConfirmation, nonce)

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -35,9 +35,8 @@ from gateway.domain.payments import Outcome
 from gateway.domain.reconciliation import CLAIM_LEASE
 from gateway.services import device_credit, events, payments, refunds
 from gateway.services.payments import PaymentPorts
-from gateway.services.ports import InstallmentStore
+from gateway.services.ports import Collected, InstallmentStore
 from gateway.services.customers import owned_customer, require_consent
-from gateway.services.saved_cards import chargeable_cards
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +242,8 @@ def collect_due(gw: InstallmentPorts, batch: int = 500) -> int:
     file (`_collect_in_bulk`); the rest, which need lateness, device or completion handling, one
     payment at a time."""
     now = gw.clock()
-    due = (
-        select(Installment, InstallmentPlan).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
-        .where(Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
-        .order_by(Installment.next_attempt_at).with_for_update(skip_locked=True, of=Installment)
-    )
     with gw.db.unit_of_work() as session:
-        # Two claims, each served by the (status, next_attempt_at) index: the scheduled ones, then
-        # (rarely any) whose worker died before creating their debit.
-        claimed = list(session.execute(due.where(Installment.status == "scheduled").limit(batch)).all())
-        if len(claimed) < batch:
-            abandoned = ~select(Payment.id).where(Payment.id == Installment.collecting_payment_id).exists()
-            claimed += session.execute(due.where(Installment.status == "collecting", abandoned).limit(batch - len(claimed))).all()
+        claimed = gw.installment_store(session).claim_due(now, batch)
         claims = []
         for installment, plan in claimed:
             installment.status = "collecting"
@@ -298,8 +287,9 @@ def _debit_one(gw: InstallmentPorts, claim: _Claim) -> None:
         payments.create_payment(gw, plan.merchant_id, request, payment_id=claim.payment_id)
     except DomainError as refused:  # card disabled, consent withdrawn: a failed attempt
         with gw.db.unit_of_work() as session:
-            plan = _locked_plan(session, plan.merchant_id, plan.id)
-            _attempt_failed(gw, session, plan, gw.installment_store(session).installment(plan.id, claim.number), refused.code)
+            store = gw.installment_store(session)
+            plan = store.locked_plan(plan.id)
+            _attempt_failed(gw, session, plan, store.installment(plan.id, claim.number), refused.code)
 
 
 def _collect_in_bulk(gw: InstallmentPorts, claims: list[_Claim]) -> list[_Claim]:
@@ -311,11 +301,11 @@ def _collect_in_bulk(gw: InstallmentPorts, claims: list[_Claim]) -> list[_Claim]
         return []
     now = gw.clock()
     with gw.db.unit_of_work() as session:
-        cards, refused = chargeable_cards(gw, session, {claim.plan.saved_card_id for claim in claims})
+        store = gw.installment_store(session)
+        cards, refused = store.chargeable_cards({claim.plan.saved_card_id for claim in claims})
         ready = [claim for claim in claims if claim.plan.saved_card_id in cards]
         rows = [payments.installment_debit_row(gw, claim.payment_id, claim.plan, claim.amount, claim.number, cards[claim.plan.saved_card_id]) for claim in ready]
-        if rows:
-            session.connection().execute(insert(Payment.__table__), [row for row, _card in rows])
+        store.add_payments([row for row, _card in rows])
     by_connector: dict[str, list[tuple[_Claim, dict, object]]] = {}
     for claim, (row, card) in zip(ready, rows):
         by_connector.setdefault(row["connector"], []).append((claim, row, card))
@@ -333,18 +323,9 @@ def _collect_in_bulk(gw: InstallmentPorts, claims: list[_Claim]) -> list[_Claim]
 def _book_batch(gw: InstallmentPorts, connector_name: str, approved: list, now) -> None:
     """The approved debits of one bank file, booked in one transaction."""
     with gw.db.unit_of_work() as session:
-        payments_table, installments_table = Payment.__table__, Installment.__table__
-        connection = session.connection()
-        connection.execute(
-            update(payments_table).where(payments_table.c.id == bindparam("payment_id"), payments_table.c.status == "processing")
-            .values(status="succeeded", amount_received=bindparam("received"), connector_reference=bindparam("reference"), next_reconcile_at=None),
-            [{"payment_id": row["id"], "received": row["amount"], "reference": result.reference} for _claim, row, result in approved],
-        )
-        connection.execute(
-            update(installments_table).where(installments_table.c.seq == bindparam("installment_seq"))
-            .values(status="paid", paid_principal=bindparam("b_principal"), paid_interest=bindparam("b_interest"), paid_at=now, collecting_payment_id=None),
-            [{"installment_seq": claim.installment_seq, "b_principal": claim.principal, "b_interest": claim.interest} for claim, _row, _result in approved],
-        )
+        store = gw.installment_store(session)
+        store.mark_collected([Collected(row["id"], row["amount"], result.reference, claim.installment_seq, claim.principal, claim.interest)
+                              for claim, row, result in approved], now)
         by_merchant: dict[str, list[tuple[str, dict]]] = {}
         for claim, row, _result in approved:
             item = {"object": "installment", "plan": claim.plan.id, "number": claim.number, "due_date": claim.due_date.isoformat(),
@@ -353,12 +334,12 @@ def _book_batch(gw: InstallmentPorts, connector_name: str, approved: list, now) 
                     "amount_received": row["amount"], "amount_refunded": 0, "failure_code": None, "customer": row["customer_id"], "metadata": row["metadata"]}
             by_merchant.setdefault(claim.plan.merchant_id, []).extend([("payment.succeeded", paid), ("installment.paid", item)])
         for merchant_id, items in by_merchant.items():
-            events.record_many(session, merchant_id, items, now)
+            store.record_many(merchant_id, items, now)
         # Last, just before the commit: the shared balance rows stay locked for the shortest time.
         principal_by_customer: dict[str, int] = {}
         for claim, _row, _result in approved:
             principal_by_customer[claim.plan.customer_id] = principal_by_customer.get(claim.plan.customer_id, 0) + claim.principal
-        ledger.post(session, batch_collection_entry(
+        store.post(batch_collection_entry(
             reference=new_id("batch"), connector=connector_name, currency=approved[0][0].plan.currency,
             principal_by_customer=principal_by_customer, interest=sum(claim.interest for claim, _row, _result in approved),
         ))

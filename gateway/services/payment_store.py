@@ -9,14 +9,17 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.lookup import owned
-from gateway.adapters.db.models import CardToken, Merchant, Payment
+from gateway.adapters.connectors.base import CardDetails
+from gateway.adapters.db.models import CardToken, Merchant, Payment, SavedCard
 from gateway.domain.ledger import JournalEntry
-from gateway.services import events
+from gateway.services import events, saved_cards
+from gateway.services.ports import BankPorts
 
 
 class SqlPaymentStore:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, gw: BankPorts) -> None:
         self.session = session
+        self.gw = gw  # opens saved cards with the customer's key
 
     def add(self, payment: Payment) -> None:
         self.session.add(payment)
@@ -34,6 +37,9 @@ class SqlPaymentStore:
 
     def card_token(self, token_id: str) -> CardToken:
         return self.session.get(CardToken, token_id)
+
+    def chargeable_card(self, merchant_id: str, card_id: str) -> tuple[SavedCard, CardDetails]:
+        return saved_cards.chargeable_card(self.gw, self.session, merchant_id, card_id)
 
     def discount_rate(self, merchant_id: str) -> Decimal:
         return self.session.execute(select(Merchant.discount_rate).where(Merchant.id == merchant_id)).scalar_one()

@@ -28,7 +28,6 @@ from gateway.domain.payments import (
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import device_confirmations
 from gateway.services.ports import BankPorts, PaymentSettled, PaymentStore, SettingsPort
-from gateway.services.saved_cards import chargeable_card
 from gateway.services.tokens import card_details
 
 log = logging.getLogger(__name__)
@@ -172,7 +171,7 @@ def _card_of(gw: PaymentPorts, session: Session, payment: Payment) -> CardDetail
     if payment.card_token_id:
         return card_details(gw, gw.payment_store(session).card_token(payment.card_token_id))
     if payment.saved_card_id:
-        return chargeable_card(gw, session, payment.merchant_id, payment.saved_card_id)[1]
+        return gw.payment_store(session).chargeable_card(payment.merchant_id, payment.saved_card_id)[1]
     return None  # a wallet order
 
 
@@ -182,7 +181,7 @@ def _claim_source(gw: PaymentPorts, session: Session, merchant_id: str, method: 
             raise InvalidRequest("wallet_unsupported", f"Unknown wallet provider {method.id!r}; use one of {', '.join(sorted(gw.wallets))}.", "payment_method.provider")
         return _Source(gw.wallets[method.id].name, columns={"wallet_provider": method.id})
     if method.kind == "saved_card":
-        saved, card = chargeable_card(gw, session, merchant_id, method.id)
+        saved, card = gw.payment_store(session).chargeable_card(merchant_id, method.id)
         columns = {"saved_card_id": saved.id, "customer_id": saved.customer_id, "card_brand": saved.brand, "card_bank": saved.bank_code}
     else:
         token = _claim_token(gw.payment_store(session), merchant_id, method.id)

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
-from gateway.adapters.connectors.base import PaymentConnector
+from gateway.adapters.connectors.base import CardDetails, PaymentConnector
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
-from gateway.adapters.db.models import CardToken, Payment
+from gateway.adapters.db.models import CardToken, Payment, SavedCard
 from gateway.adapters.vault import DataKey
 from gateway.config import Settings
 from gateway.domain.banks import Bank
@@ -117,6 +118,11 @@ class PaymentStore(Protocol):
 
     def card_token(self, token_id: str) -> CardToken: ...
 
+    def chargeable_card(self, merchant_id: str, card_id: str) -> tuple[SavedCard, CardDetails]:
+        """The merchant's saved card and what it decrypts to, if it may be charged now: active, its
+        customer not erased and still consenting (404 / 409 otherwise)."""
+        ...
+
     def discount_rate(self, merchant_id: str) -> Decimal: ...
 
     def post(self, entry: JournalEntry) -> None:
@@ -128,10 +134,44 @@ class PaymentStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Collected:
+    """One installment a bank's debit file collected in full."""
+
+    payment_id: str
+    amount: int
+    reference: str | None
+    installment_seq: int
+    principal: int
+    interest: int
+
+
 class InstallmentStore(Protocol):
     """The rows the installment collection and lateness rules read and write in one unit of work."""
 
     def locked_plan(self, plan_id: str) -> InstallmentPlan: ...
+
+    def claim_due(self, now: datetime, limit: int) -> list[tuple[Installment, InstallmentPlan]]:
+        """Row-locked, skipping those another worker holds, oldest attempt first: installments of
+        active plans whose next attempt has come, scheduled, or claimed by a worker that died
+        before creating their debit."""
+        ...
+
+    def chargeable_cards(self, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
+        """`PaymentStore.chargeable_card` for a batch: the cards ready, and the ids of the rest."""
+        ...
+
+    def add_payments(self, rows: list[dict]) -> None:
+        """Payments rows (table columns), written in bulk."""
+        ...
+
+    def mark_collected(self, collected: list[Collected], now: datetime) -> None:
+        """The payments of a bank's debit file it approved, and their installments, paid."""
+        ...
+
+    def record_many(self, merchant_id: str, items: list[tuple[str, dict]], now: datetime) -> None:
+        """`record` for a batch of events of one merchant."""
+        ...
 
     def product(self, product_id: str) -> InstallmentProduct: ...
 

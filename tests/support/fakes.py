@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from gateway.adapters.connectors.base import ChargeRequest, ConnectorResult, PaymentConnector
+from gateway.adapters.connectors.base import CardDetails, ChargeRequest, ConnectorResult, PaymentConnector
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
-from gateway.adapters.db.models import CardToken, Payment
+from gateway.adapters.db.models import CardToken, Payment, SavedCard
 from gateway.adapters.vault import Vault
 from gateway.config import Settings
 from gateway.domain.banks import Bank
@@ -21,6 +21,7 @@ from gateway.domain.errors import NotFound
 from gateway.domain.ledger import AccountSpec, JournalEntry
 from gateway.domain.payments import Outcome
 from gateway.services import installment_plans
+from gateway.services.ports import Collected
 
 
 class FakeBank:
@@ -33,6 +34,7 @@ class FakeBank:
         self.failure: Exception | None = None
         self.charges: list[ChargeRequest] = []
         self.captures: list[tuple[str, int]] = []
+        self.batches: list[list[str]] = []  # the payment ids of each debit file
 
     def will_answer(self, outcome: Outcome, **details) -> None:
         self.answers.append(ConnectorResult(outcome, **details))
@@ -55,6 +57,11 @@ class FakeBank:
     def status(self, payment_id: str) -> ConnectorResult:
         return self.answers.pop(0) if self.answers else ConnectorResult(Outcome.UNKNOWN)
 
+    def authorize_batch(self, requests: list[ChargeRequest]) -> list[ConnectorResult]:
+        """A debit file: one answer per request, in order, as `authorize` would give."""
+        self.batches.append([request.payment_id for request in requests])
+        return [self.authorize(request) for request in requests]
+
 
 class InMemoryPayments:
     """The payment rows of one fake database, meeting the `PaymentStore` port. It is also what the
@@ -63,6 +70,8 @@ class InMemoryPayments:
     def __init__(self) -> None:
         self.payments: dict[str, Payment] = {}
         self.tokens: dict[str, CardToken] = {}
+        # saved card id -> the card and what it decrypts to, for cards a customer may be charged on
+        self.chargeable: dict[str, tuple[SavedCard, CardDetails]] = {}
         self.discount_rates: dict[str, Decimal] = {}
         self.entries: list[JournalEntry] = []
         self.events: list[tuple[str, str]] = []  # (payment id, its status when the event was recorded)
@@ -90,6 +99,12 @@ class InMemoryPayments:
 
     def card_token(self, token_id: str) -> CardToken:
         return self.tokens[token_id]
+
+    def chargeable_card(self, merchant_id: str, card_id: str) -> tuple[SavedCard, CardDetails]:
+        card = self.chargeable.get(card_id)
+        if card is None or card[0].merchant_id != merchant_id:
+            raise NotFound("card", card_id, "payment_method.card")
+        return card
 
     def discount_rate(self, merchant_id: str) -> Decimal:
         return self.discount_rates.get(merchant_id, Settings.default_discount_rate)
@@ -170,9 +185,11 @@ class FakePaymentPorts:
 
 
 class InMemoryInstallments:
-    """The installment rows of one fake database, meeting the `InstallmentStore` port."""
+    """The installment rows of one fake database, meeting the `InstallmentStore` port; the
+    payment rows beside them are `payment_rows`."""
 
-    def __init__(self) -> None:
+    def __init__(self, payment_rows: InMemoryPayments) -> None:
+        self.payment_rows = payment_rows
         self.plans: dict[str, InstallmentPlan] = {}
         self.products: dict[str, InstallmentProduct] = {}
         self.installments: list[Installment] = []
@@ -181,6 +198,38 @@ class InMemoryInstallments:
 
     def locked_plan(self, plan_id: str) -> InstallmentPlan:
         return self.plans[plan_id]
+
+    def claim_due(self, now: datetime, limit: int) -> list[tuple[Installment, InstallmentPlan]]:
+        def due(item: Installment) -> bool:
+            if self.plans[item.plan_id].state != "active" or item.next_attempt_at > now:
+                return False
+            abandoned = item.status == "collecting" and item.collecting_payment_id not in self.payment_rows.payments
+            return item.status == "scheduled" or abandoned
+
+        claimed = sorted((item for item in self.installments if due(item)), key=lambda item: item.next_attempt_at)[:limit]
+        return [(item, self.plans[item.plan_id]) for item in claimed]
+
+    def chargeable_cards(self, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
+        ready = {card_id: self.payment_rows.chargeable[card_id] for card_id in card_ids if card_id in self.payment_rows.chargeable}
+        return ready, set(card_ids) - set(ready)
+
+    def add_payments(self, rows: list[dict]) -> None:
+        for row in rows:
+            columns = {("metadata_" if name == "metadata" else name): value for name, value in row.items()}
+            self.payment_rows.add(Payment(**columns))
+
+    def mark_collected(self, collected: list[Collected], now: datetime) -> None:
+        for done in collected:
+            payment = self.payment_rows.payments[done.payment_id]
+            if payment.status == "processing":
+                payment.status, payment.amount_received, payment.connector_reference = "succeeded", done.amount, done.reference
+                payment.next_reconcile_at = None
+            item = next(item for item in self.installments if item.seq == done.installment_seq)
+            item.status, item.paid_principal, item.paid_interest = "paid", done.principal, done.interest
+            item.paid_at, item.collecting_payment_id = now, None
+
+    def record_many(self, merchant_id: str, items: list[tuple[str, dict]], now: datetime) -> None:
+        self.events.extend(items)
 
     def product(self, product_id: str) -> InstallmentProduct:
         return self.products[product_id]
@@ -216,7 +265,9 @@ class FakeInstallmentPorts(FakePaymentPorts):
     """Meets `gateway.services.installment_plans.InstallmentPorts`: the payment fakes, the plan
     rows, and a plan told of its payments' outcomes as the composition root wires it."""
 
-    plan_rows: InMemoryInstallments = field(default_factory=InMemoryInstallments)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.plan_rows = InMemoryInstallments(self.rows)
 
     def installment_store(self, session) -> InMemoryInstallments:
         return self.plan_rows

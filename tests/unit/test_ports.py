@@ -19,7 +19,7 @@ from gateway.services import (
 SERVICES = Path(payments.__file__).parent
 BUNDLES = [
     ports.TransactionsPort, ports.StoragePorts, ports.VaultPorts, ports.BankPorts, ports.SettingsPort,
-    payments.PaymentPorts, installment_plans.InstallmentPorts, device_confirmations.ConfirmationPorts,
+    payments.PaymentPorts, installment_plans.InstallmentPorts, device_confirmations.RequestPorts, device_confirmations.ConfirmationPorts,
     device_ingest.IngestPorts, devices.DevicePorts, idempotency.IdempotencyPorts, merchants.MerchantPorts, webhooks.WebhookPorts,
 ]
 
