@@ -73,7 +73,8 @@ def _bank_answers(gw: FakeInstallmentPorts, number: int, outcome: Outcome, amoun
                       purpose="installment", installment_plan_id=PLAN, connector=gw.bank.name, metadata_={"installment": str(number)})
     gw.rows.add(payment)
     item.status, item.collecting_payment_id = "collecting", payment.id
-    return payments.record_result(gw, MERCHANT, payment.id, ConnectorResult(outcome, reference=f"ref_{payment.id}", **details))
+    payments.record_result(gw, MERCHANT, payment.id, ConnectorResult(outcome, reference=f"ref_{payment.id}", **details))
+    return gw.rows.payments[payment.id]
 
 
 def _events(gw: FakeInstallmentPorts, event_type: str) -> list[dict]:

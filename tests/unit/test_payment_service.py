@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.adapters.connectors.base import ConnectorResult
+from gateway.adapters.db.models import Payment
 from gateway.domain.errors import Conflict
 from gateway.domain.ledger import merchant_payable
 from gateway.domain.payments import CaptureMethod, Outcome
@@ -26,9 +28,14 @@ def _token(gw: FakePaymentPorts) -> str:
     return token.id
 
 
-def _pay(gw: FakePaymentPorts, amount: int = 10_000, confirm: bool = True, capture: CaptureMethod = CaptureMethod.AUTOMATIC):
+def _stored(gw: FakePaymentPorts, answered) -> Payment:
+    """The payment as stored, whatever shape the use case answers in."""
+    return gw.rows.payments[answered.id]
+
+
+def _pay(gw: FakePaymentPorts, amount: int = 10_000, confirm: bool = True, capture: CaptureMethod = CaptureMethod.AUTOMATIC) -> Payment:
     request = payments.NewPayment(amount, "CNY", payments.PaymentMethod("card_token", _token(gw)), capture_method=capture, confirm=confirm)
-    return payments.create_payment(gw, MERCHANT, request)
+    return _stored(gw, payments.create_payment(gw, MERCHANT, request))
 
 
 def _merchant_balance(gw: FakePaymentPorts) -> int:
@@ -61,7 +68,7 @@ def test_manual_capture_holds_the_amount_until_captured_then_books_only_what_was
     assert (payment.status, payment.amount_capturable, payment.amount_received) == ("requires_capture", 10_000, 0)
     assert gw.bank.charges[0].capture is False and _merchant_balance(gw) == 0
 
-    captured = payments.capture_payment(gw, MERCHANT, payment.id, 6_000)
+    captured = _stored(gw, payments.capture_payment(gw, MERCHANT, payment.id, 6_000))
     assert (captured.status, captured.amount_received, captured.amount_capturable) == ("succeeded", 6_000, 0)
     assert _merchant_balance(gw) == 6_000 - 36
     with pytest.raises(Conflict):
@@ -84,9 +91,9 @@ def test_an_unknown_or_late_answer_leaves_the_payment_processing_for_reconciliat
 def test_a_later_answer_settles_a_processing_payment_once(gw):
     gw.bank.will_answer(Outcome.PENDING)
     payment = _pay(gw)
-    approved = payments.ConnectorResult(Outcome.APPROVED, reference="ref_late")
+    approved = ConnectorResult(Outcome.APPROVED, reference="ref_late")
     payments.record_result(gw, MERCHANT, payment.id, approved)
-    payments.record_result(gw, MERCHANT, payment.id, payments.ConnectorResult(Outcome.DECLINED, decline_code="late"))
+    payments.record_result(gw, MERCHANT, payment.id, ConnectorResult(Outcome.DECLINED, decline_code="late"))
     assert (payment.status, payment.failure_code, payment.connector_reference) == ("succeeded", None, "ref_late")
     assert _merchant_balance(gw) == 10_000 - 60 and gw.rows.events == [(payment.id, "succeeded")]
 
@@ -94,7 +101,7 @@ def test_a_later_answer_settles_a_processing_payment_once(gw):
 def test_created_without_confirm_the_bank_is_asked_only_on_confirm(gw):
     payment = _pay(gw, confirm=False)
     assert payment.status == "requires_confirmation" and gw.bank.charges == []
-    confirmed = payments.confirm_payment(gw, MERCHANT, payment.id)
+    confirmed = _stored(gw, payments.confirm_payment(gw, MERCHANT, payment.id))
     assert confirmed.status == "succeeded" and len(gw.bank.charges) == 1
     with pytest.raises(Conflict):
         payments.confirm_payment(gw, MERCHANT, payment.id)
@@ -111,7 +118,7 @@ def test_a_card_token_pays_once(gw):
 def test_a_plans_payment_is_received_for_the_plan_and_the_plan_is_told(gw):
     request = payments.NewPayment(5_000, "CNY", payments.PaymentMethod("card_token", _token(gw)), confirm=True,
                                   purpose="installment", installment_plan_id="ipl_1")
-    payment = payments.create_payment(gw, MERCHANT, request)
+    payment = _stored(gw, payments.create_payment(gw, MERCHANT, request))
     assert (payment.status, payment.amount_received) == ("succeeded", 5_000)
     assert _merchant_balance(gw) == 0  # the plan books it, not the merchant's sale
     assert gw.settled == [payment.id]
