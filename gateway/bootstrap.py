@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
+from gateway.adapters.db.models import Payment
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
@@ -79,7 +80,7 @@ class Gateway:
 
     # ---- who hears what: the use cases that build on others are told, not called by name ----
 
-    def payment_settled(self, session: Session, payment) -> None:
+    def payment_settled(self, session: Session, payment: Payment) -> None:
         """A payment of an installment plan reached its outcome: the plan books it."""
         installment_plans.payment_settled(self, session, payment)
 

@@ -61,6 +61,10 @@ class Settings:
         return self.var_dir / "dev-vault-keys.json"
 
 
+def _truthy(raw: str) -> bool:
+    return raw.strip().lower() not in ("0", "false", "no", "off", "")
+
+
 _TYPES = {
     "var_dir": Path,
     "default_discount_rate": Decimal,
@@ -69,7 +73,7 @@ _TYPES = {
     "max_body_bytes": int,
     "installment_credit_limit": int,
     "db_pool_size": int,
-    "sandbox_endpoints": lambda raw: _truthy(raw),
+    "sandbox_endpoints": _truthy,
     "pki_dir": Path,
     "device_clock_skew_seconds": int,
     "device_max_message_age_seconds": int,
@@ -78,10 +82,6 @@ _TYPES = {
     "webhook_batch": int,
     "webhook_allow_private_networks": lambda raw: None if not raw.strip() else _truthy(raw),
 }
-
-
-def _truthy(raw: str) -> bool:
-    return raw.strip().lower() not in ("0", "false", "no", "off", "")
 
 
 def _convert(name: str, raw: str):
