@@ -16,13 +16,13 @@ from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import events
-from gateway.bootstrap import Gateway
+from gateway.services.ports import BankPorts
 from gateway.services.payments import locked_payment
 
 log = logging.getLogger(__name__)
 
 
-def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | None) -> Refund:
+def create_refund(gw: BankPorts, merchant_id: str, payment_id: str, amount: int | None) -> Refund:
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
         if payment.purpose == "installment":
@@ -57,7 +57,7 @@ def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | 
     return refund
 
 
-def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
+def apply_refund_result(gw: BankPorts, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
     """Settle a pending refund by what the bank said; with both rows locked. Idempotent."""
     if refund.status != "pending":
         return
@@ -78,7 +78,7 @@ def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund:
     events.record_refund_change(session, refund, gw.clock())
 
 
-def get_refund(gw: Gateway, merchant_id: str, refund_id: str) -> Refund:
+def get_refund(gw: BankPorts, merchant_id: str, refund_id: str) -> Refund:
     with gw.db.unit_of_work() as session:
         refund = session.execute(
             select(Refund).where(Refund.id == refund_id, Refund.merchant_id == merchant_id)
