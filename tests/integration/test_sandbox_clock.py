@@ -12,6 +12,7 @@ from gateway.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.domain.clock import BEIJING
+from gateway.entrypoints.workers.runner import run
 from tests.integration.conftest import Shop, make_gateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,18 +31,19 @@ def _advance(shop: Shop, moment: datetime):
 def test_two_app_instances_on_one_database_see_the_same_advanced_time(own_database_url, tmp_path):
     first = Shop(make_gateway(own_database_url, tmp_path))
     second = Shop(make_gateway(own_database_url, tmp_path), merchant=first.merchant)  # its own cache
-    before = _now(second)  # the second instance has read (and cached) the clock already
-    target = before + timedelta(days=40)
+    second.pay(1_000)  # the second instance has read its clock (and keeps what it read)
+    target = _now(first) + timedelta(days=40)
 
     moved = _advance(first, target)
 
     assert moved.status_code == 200, moved.json
     assert abs(datetime.fromisoformat(moved.json["now"]) - target) < timedelta(seconds=5)
     assert moved.json["offset_seconds"] >= 40 * 86_400 - 5
-    # (Each test gateway's banking-hours base started on its own, a moment apart: hence "about".)
-    assert abs(_now(second) - target) < timedelta(seconds=5)
-    payment = second.pay(1_000)  # stamped by the second instance's clock
+    # The second instance's next request runs on the advanced time. (Each test gateway's
+    # banking-hours base started on its own, a moment apart: hence "about".)
+    payment = second.pay(1_000)
     assert abs(payment["created"] - target.timestamp()) < 5
+    assert abs(_now(second) - target) < timedelta(seconds=5)
 
 
 def test_time_only_moves_forward_and_reset_returns_to_real_time(own_database_url, tmp_path):
@@ -123,4 +125,14 @@ def test_a_due_installment_is_collected_by_a_worker_process_after_the_clock_pass
     seen = shop.get(f"/v1/installment_plans/{plan['id']}").json
     assert seen["schedule"][0]["status"] == "paid"
     assert seen["schedule"][1]["status"] != "paid"
+
+    # A long-running worker (its own gateway, its clock read already) sees the next move at its
+    # next pass, not a second later.
+    worker_gw = Gateway.from_settings(settings)
+    assert worker_gw.clock() < first_due + timedelta(days=20)
+    second_due = datetime.combine(datetime.fromisoformat(seen["schedule"][1]["due_date"]).date(), time(12), BEIJING)
+    assert _advance(shop, second_due).status_code == 200
+    assert run(worker_gw, ["installments"], once=True) >= 1
+    assert shop.get(f"/v1/installment_plans/{plan['id']}").json["schedule"][1]["status"] == "paid"
+    worker_gw.db.dispose()
     gw.db.dispose()
