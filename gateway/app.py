@@ -10,7 +10,9 @@ from gateway.entrypoints.api import balance, banks, customers, health, installme
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import sandbox as sandbox_api
 from gateway.entrypoints.api import webhooks as webhook_api
+from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
+from gateway.entrypoints.api.rate_limits import build_limiter
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
@@ -55,4 +57,6 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(banks.sandbox)
         api.register_blueprint(sandbox_api.blp)
     app.register_error_handler(DomainError, error_response)
+    build_limiter(app, settings)
+    app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app
