@@ -9,12 +9,13 @@ demo, benchmarks and tests) calls instead of hand-made HTTP.
     except PaygateError as error:
         print(error.status, error.code, error.message)   # the API's error object, e.g. 402 card_declined
 
-Every method returns the API's JSON object as a dict (amounts are integer fen) and raises one
-`PaygateError` for any error answer. POSTs carry an `Idempotency-Key`: pass your own (e.g. your
-order id) to make a retry safe; otherwise each call gets a fresh one.
+Every method returns the API's JSON object as a dict (amounts are integer fen; `.status` and
+`.headers` tell how it came, e.g. `Idempotent-Replayed: true`) and raises one `PaygateError` for
+any error answer. POSTs carry an `Idempotency-Key`: pass your own (e.g. your order id) to make a
+retry safe; otherwise each call gets a fresh one.
 
-The transport is a function `(method, url, headers, body) -> (status, body)`: urllib by default;
-tests hand in one over Flask's test client.
+The transport is a function `(method, url, headers, body) -> (status, headers, body)`: urllib by
+default; tests hand in one over Flask's test client.
 """
 from __future__ import annotations
 
@@ -23,27 +24,37 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Paygate", "PaygateError", "Transport", "urllib_transport"]
+__all__ = ["Answer", "Paygate", "PaygateError", "Transport", "urllib_transport"]
 
 JSON = dict[str, Any]
-Transport = Callable[[str, str, dict[str, str], bytes | None], tuple[int, bytes]]
+Transport = Callable[[str, str, dict[str, str], bytes | None], tuple[int, Mapping[str, str], bytes]]
+
+
+class Answer(dict):
+    """The API's JSON object, with the HTTP status and headers it came with."""
+
+    def __init__(self, body: JSON, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(body)
+        self.status = status
+        self.headers: Mapping[str, str] = headers or {}
 
 
 class PaygateError(Exception):
-    """An error answer: `status` (HTTP) and the API's error object `{"type", "code", "message",
-    "param"}` (also as attributes).
+    """An error answer: `status` (HTTP), `headers` (e.g. Retry-After on 429) and the API's error
+    object `{"type", "code", "message", "param"}` (also as attributes).
 
     >>> error = PaygateError(402, {"error": {"type": "card_error", "code": "card_declined", "message": "Declined.", "param": None}})
     >>> error.code, error.type, str(error)
     ('card_declined', 'card_error', '402 card_declined: Declined.')
     """
 
-    def __init__(self, status: int, body: JSON) -> None:
+    def __init__(self, status: int, body: JSON, headers: Mapping[str, str] | None = None) -> None:
         self.status = status
+        self.headers: Mapping[str, str] = headers or {}
         self.error: JSON = body.get("error") if isinstance(body.get("error"), dict) else {"message": str(body)}
         self.type: str | None = self.error.get("type")
         self.code: str | None = self.error.get("code")
@@ -53,13 +64,13 @@ class PaygateError(Exception):
 
 
 def urllib_transport(timeout: float = 30.0) -> Transport:
-    def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> tuple[int, bytes]:
+    def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> tuple[int, Mapping[str, str], bytes]:
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.read()
+                return response.status, response.headers, response.read()
         except urllib.error.HTTPError as error:
-            return error.code, error.read()
+            return error.code, error.headers, error.read()
 
     return send
 
@@ -74,7 +85,7 @@ class Paygate:
         self.transport = transport or urllib_transport(timeout)
 
     def request(self, method: str, path: str, body: JSON | None = None, *, query: JSON | None = None,
-                idempotency_key: str | None = None) -> JSON:
+                idempotency_key: str | None = None) -> Answer:
         """One call; the decoded JSON answer, or PaygateError."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         data = None
@@ -86,11 +97,11 @@ class Paygate:
         given = {name: value for name, value in (query or {}).items() if value is not None}
         if given:
             url += "?" + urllib.parse.urlencode(given)
-        status, raw = self.transport(method, url, headers, data)
+        status, answer_headers, raw = self.transport(method, url, headers, data)
         answer = json.loads(raw) if raw else {}
         if status >= 400:
-            raise PaygateError(status, answer)
-        return answer
+            raise PaygateError(status, answer, answer_headers)
+        return Answer(answer, status, answer_headers)
 
     def _post(self, path: str, body: JSON | None = None, idempotency_key: str | None = None) -> JSON:
         return self.request("POST", path, _without_none(body or {}), idempotency_key=idempotency_key)

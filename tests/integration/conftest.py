@@ -103,9 +103,9 @@ _orders = itertools.cycle(range(1, 1000))
 def test_client_transport(client) -> Transport:
     """The SDK's requests through Flask's test client (no server, no socket)."""
 
-    def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> tuple[int, bytes]:
+    def send(method: str, url: str, headers: dict[str, str], body: bytes | None):
         response = client.open(url, method=method, data=body, headers=headers)
-        return response.status_code, response.get_data()
+        return response.status_code, response.headers, response.get_data()
 
     return send
 

@@ -32,6 +32,7 @@ def test_a_payment_through_the_sdk_and_its_replay(gateway, served):
 
     assert payment["status"] == "succeeded" and payment["amount_received"] == 2_000
     assert again["id"] == payment["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in payment.headers
     assert client.list_payments(limit=1)["data"][0]["id"] == payment["id"]
     assert client.retrieve_payment(payment["id"])["amount"] == 2_000
 
