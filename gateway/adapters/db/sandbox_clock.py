@@ -75,8 +75,8 @@ class SandboxClock:
     def refresh(self) -> None:
         """Re-read the stored offset. A plain SELECT on a raw connection: outside any transaction
         on SQLite (a unit of work there begins IMMEDIATE and takes the write lock, which the
-        calling thread may already hold). With the database out of reach the last value stays:
-        nothing can be written then anyway, and /healthz must still answer."""
+        calling thread may already hold). With the database out of reach the last value stays for
+        another MAX_AGE_SECONDS: nothing can be written then anyway, and /healthz must still answer."""
         try:
             connection = self.db.engine.raw_connection()
             try:
@@ -88,18 +88,13 @@ class SandboxClock:
                 connection.close()
         except (DBAPIError, self.db.engine.dialect.loaded_dbapi.Error) as exc:
             log.warning("sandbox clock: could not read the offset (%s); keeping %s", exc.__class__.__name__, self._offset)
-            return
-        self._offset = timedelta(microseconds=row[0]) if row else timedelta(0)
+        else:
+            self._offset = timedelta(microseconds=row[0])
         self._read_at = time.monotonic()
 
     def locked_offset(self, session: Session) -> timedelta:
-        """The stored offset, its row locked for this unit of work (the row is made if missing)."""
-        row = session.get(SandboxClockRow, ROW_ID, with_for_update=True)
-        if row is None:
-            row = SandboxClockRow(id=ROW_ID, offset_us=0, updated_at=self.base())
-            session.add(row)
-            session.flush()
-        return timedelta(microseconds=row.offset_us)
+        """The stored offset, its row (made by the migration) locked for this unit of work."""
+        return timedelta(microseconds=session.get(SandboxClockRow, ROW_ID, with_for_update=True).offset_us)
 
     def store(self, session: Session, offset: timedelta) -> None:
         """Set the offset in this unit of work (call `locked_offset` first); `refresh()` once it
