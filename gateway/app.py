@@ -8,6 +8,7 @@ from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
 from gateway.entrypoints.api import devices as device_api
+from gateway.entrypoints.api import sandbox as sandbox_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
@@ -43,7 +44,9 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
             "info": {"description": "Payment and installment gateway. Amounts are integer fen."},
         },
     )
-    app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
+    gw = app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
+    if gw.sandbox_clock is not None:
+        app.before_request(gw.refresh_clock)  # a clock moved by another process shows at once
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
         api.register_blueprint(blueprint)
@@ -53,6 +56,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
+        api.register_blueprint(sandbox_api.blp)
     app.register_error_handler(DomainError, error_response)
     build_limiter(app, settings)
     app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)

@@ -22,9 +22,7 @@ from tests.integration.conftest import make_gateway as make_payment_gateway
 
 def make_gateway(database_url: str, var_dir, **overrides):
     """A test gateway on the real clock: device messages carry real timestamps, checked against it."""
-    gw = make_payment_gateway(database_url, var_dir, **overrides)
-    gw.clock = system_clock
-    return gw
+    return make_payment_gateway(database_url, var_dir, base_clock=system_clock, **overrides)
 from tests.support.services import free_port, start_mosquitto
 
 

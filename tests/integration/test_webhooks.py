@@ -415,7 +415,7 @@ def test_paygate_worker_command(own_database_url, tmp_path):
 def test_demo_helper_shows_a_verified_delivery(wgw):
     shop = Shop(wgw)
     lines: list[str] = []
-    assert show_webhook_delivery(wgw, shop.id, lambda: shop.pay(2_500), out=lines.append)
+    assert show_webhook_delivery(wgw, shop.sdk, lambda: shop.pay(2_500), out=lines.append)
     text = "\n".join(lines)
     assert "payment.succeeded" in text and "signature verified" in text
     assert shop.get("/v1/webhook_endpoints").json["data"] == []  # cleaned up

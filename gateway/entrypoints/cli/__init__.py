@@ -41,11 +41,15 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to PAYGATE_DATABASE_URL."""
+    settings = Settings.load()
+    upgrade_database(settings)
+    click.echo(f"database at head: {settings.database_url.split('@')[-1]}")
+
+
+def upgrade_database(settings: Settings) -> None:
     from gateway.adapters.db.schema import upgrade
 
-    settings = Settings.load()
     upgrade(settings.database_url)
-    click.echo(f"database at head: {settings.database_url.split('@')[-1]}")
 
 
 @main.group()
@@ -58,10 +62,15 @@ def merchant() -> None:
 @click.option("--discount-rate", type=Decimal, default=None, help="Fee share of each capture, e.g. 0.006.")
 def merchant_create(name: str, discount_rate: Decimal | None) -> None:
     """Create a merchant; prints its id and keys as JSON (the keys are shown only once)."""
+    click.echo(json.dumps(new_merchant(_gateway(), name, discount_rate)))
+
+
+def new_merchant(gw, name: str, discount_rate: Decimal | None = None) -> dict[str, str]:
+    """A merchant's id, secret key and publishable key (the keys exist only in this answer)."""
     from gateway.services.merchants import create_merchant
 
-    created = create_merchant(_gateway(), name, discount_rate)
-    click.echo(json.dumps({"id": created.id, "secret_key": created.secret_key, "publishable_key": created.publishable_key}))
+    created = create_merchant(gw, name, discount_rate)
+    return {"id": created.id, "secret_key": created.secret_key, "publishable_key": created.publishable_key}
 
 
 @main.group()
@@ -72,14 +81,20 @@ def ledger() -> None:
 @ledger.command("verify")
 def ledger_verify() -> None:
     """Exit 0 only if every transaction balances and every balance equals its postings."""
+    if not report_ledger(_gateway(), lambda line: click.echo(line, err=line.startswith("FAIL"))):
+        sys.exit(1)
+
+
+def report_ledger(gw, out) -> bool:
+    """What `paygate ledger verify` prints, line by line to `out`; True if the ledger is sound."""
     from gateway.services.ledger import verify
 
-    report = verify(_gateway())
+    report = verify(gw)
     for problem in report.problems:
-        click.echo(f"FAIL {problem}", err=True)
-    if not report.ok:
-        sys.exit(1)
-    click.echo(f"ledger ok: {report.transactions} transactions balance; every account equals its postings")
+        out(f"FAIL {problem}")
+    if report.ok:
+        out(f"ledger ok: {report.transactions} transactions balance; every account equals its postings")
+    return report.ok
 
 
 @main.group()

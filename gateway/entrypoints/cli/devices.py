@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -144,6 +145,39 @@ def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tup
     ctx.invoke(certs_gateway, directory=directory)
     ctx.invoke(certs_broker_config, directory=directory, port=port, bind=hosts[0] if hosts[0][0].isdigit() else "127.0.0.1",
                out_dir=None, persistence_dir=None)
+
+
+def ensure_device_ca(pki_dir: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> str:
+    """What `paygate certs setup` makes, made only where missing or expiring: the CA, the broker's
+    server certificate and the gateway's client certificate; the CRL is re-published each time
+    (brokers refuse everyone once it expires). Returns what was done, for the record."""
+    from gateway.adapters.pki import CertificateAuthority
+
+    done = []
+    if (pki_dir / "ca.key.pem").exists():
+        ca = CertificateAuthority.open(pki_dir)
+        done.append("existing CA")
+    else:
+        ca = CertificateAuthority.create(pki_dir)
+        done.append("CA created")
+    for name, common_name, server_names in (("broker", hosts[0], hosts), ("gateway", GATEWAY_IDENTITY, ())):
+        if _needs_certificate(ca, name):
+            ca.issue_service(name, common_name, server_names)
+            done.append(f"{name} certificate issued")
+    ca.publish_crl()
+    done.append("CRL published")
+    return ", ".join(done)
+
+
+def _needs_certificate(ca, name: str) -> bool:
+    from cryptography import x509
+
+    cert_path, key_path = ca.service_paths(name)
+    if not (cert_path.exists() and key_path.exists()):
+        return True
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    soon = datetime.now(timezone.utc) + timedelta(days=7)
+    return certificate.issuer != ca.certificate.subject or certificate.not_valid_after_utc < soon
 
 
 @click.command()

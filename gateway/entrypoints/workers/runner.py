@@ -30,6 +30,7 @@ def resolve(names: Sequence[str] | None) -> list[tuple[str, Callable[[Gateway], 
 def run_pass(gw: Gateway, queues: list[tuple[str, Callable[[Gateway], int]]], stop: threading.Event | None = None) -> dict[str, int]:
     """Each queue once; a queue that raises is logged and does not stop the others."""
     done: dict[str, int] = {}
+    gw.refresh_clock()  # a sandbox clock moved meanwhile by any process counts from this pass
     for name, run_once in queues:
         if stop is not None and stop.is_set():
             break
