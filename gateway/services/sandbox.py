@@ -6,10 +6,9 @@ from datetime import datetime, timedelta
 
 from gateway.adapters.db.models import Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock
-from gateway.bootstrap import Gateway
 from gateway.domain.clock import ClockCannotGoBack, offset_to_reach
 from gateway.domain.errors import InvalidRequest
-from gateway.services.payments import apply_callback, get_payment
+from gateway.services.payments import PaymentPorts, apply_callback, get_payment
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def reset_clock(clock: SandboxClock) -> ClockView:
     return show_clock(clock)
 
 
-def bank_sends_callback(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
+def bank_sends_callback(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payment:
     """The sandbox bank sends its signed callback about a debit now (a bank that answers
     asynchronously would in its own time); it goes through the same checks as one from outside."""
     payment = get_payment(gw, merchant_id, payment_id)
