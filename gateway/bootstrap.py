@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
+from gateway.adapters.connectors.timed import TimedConnector
 from gateway.adapters.db.engine import Database
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
@@ -37,10 +38,10 @@ class Gateway:
                     self.vault.derive_secret(f"sandbox-bank:{family}"),
                     self.settings.sandbox_latency_ms,
                 )
-                self.connectors[connector.name] = connector
+                self.connectors[connector.name] = TimedConnector(connector)
             for wallet_class in SANDBOX_WALLETS.values():
                 wallet = wallet_class(self.db, lambda: self.clock(), self.settings.sandbox_latency_ms)
-                self.connectors[wallet.name] = wallet
+                self.connectors[wallet.name] = TimedConnector(wallet)
 
     @property
     def wallets(self) -> dict[str, PaymentConnector]:

@@ -1,4 +1,6 @@
-"""Settings from the environment (PAYGATE_*), overridable by a dict for tests and tools."""
+"""Settings from the environment (PAYGATE_*), overridable by a dict for tests and tools.
+
+Every field is read from PAYGATE_<FIELD NAME IN CAPITALS>; docs/operations.md lists them all."""
 from __future__ import annotations
 
 import os
@@ -9,8 +11,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite:///var/paygate.db"
+    # Empty: the embedded default, a SQLite file in var_dir.
+    database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # The home of every local file: the default SQLite database, the development vault keys, the
+    # demo's PKI and devices, settlement files, gunicorn's metrics directory.
     var_dir: Path = Path("var")
     # Merchant discount rate taken from every capture unless a merchant has its own.
     default_discount_rate: Decimal = Decimal("0.006")
@@ -35,6 +40,9 @@ class Settings:
     device_clock_skew_seconds: int = 300
     device_max_message_age_seconds: int = 7 * 24 * 3600
     confirmation_ttl_seconds: int = 120
+    # Log lines: "json" (one object per line, for a log pipeline) or "console" (for humans).
+    log_format: str = "json"
+    log_level: str = "INFO"
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -50,6 +58,10 @@ class Settings:
         for name, value in (overrides or {}).items():
             values[name.lower()] = _convert(name.lower(), value) if isinstance(value, str) else value
         return cls(env=env, **values)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.var_dir / 'paygate.db'}")
 
     @property
     def vault_key_file(self) -> Path:
@@ -69,6 +81,8 @@ _TYPES = {
     "device_clock_skew_seconds": int,
     "device_max_message_age_seconds": int,
     "confirmation_ttl_seconds": int,
+    "log_format": lambda raw: raw.strip().lower(),
+    "log_level": lambda raw: raw.strip().upper(),
 }
 
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import click
 
@@ -17,19 +20,66 @@ def _gateway():
     return Gateway.from_settings(Settings.load())
 
 
-@click.group()
+NOT_MIGRATED = "database not migrated: run paygate db upgrade"
+
+
+def schema_missing(exc: BaseException | None) -> bool:
+    """True if the error (or one it came from) says a table does not exist: the database was
+    never migrated (SQLite: "no such table"; PostgreSQL: SQLSTATE 42P01 undefined_table)."""
+    from sqlalchemy.exc import DBAPIError
+
+    while exc is not None:
+        if isinstance(exc, DBAPIError):
+            if getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class PaygateGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if schema_missing(exc):
+                click.echo(NOT_MIGRATED, err=True)
+                ctx.exit(2)
+            raise
+
+
+@click.group(cls=PaygateGroup)
 def main() -> None:
-    """paygate: payment and installment gateway."""
+    """paygate: payment and installment gateway.
+
+    Settings come from PAYGATE_* environment variables (docs/operations.md); every local file
+    (the default SQLite database, development keys, the demo's PKI) lives under PAYGATE_VAR_DIR."""
 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(bind: str, workers: int) -> None:
-    """Run the REST API under gunicorn."""
-    os.execvp(
+    """Run the REST API under gunicorn: JSON log lines on stderr (PAYGATE_LOG_FORMAT=console for
+    humans), GET /metrics summed over all workers."""
+    env = dict(os.environ)
+    # prometheus-client's multiprocess mode: one directory per gunicorn master, named before
+    # gunicorn starts so that every worker inherits it, and emptied of an earlier run's samples
+    # (they would be counted again).
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"]).resolve()
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    else:
+        metrics_dir = (Settings.load().var_dir / "metrics" / re.sub(r"[^\w.-]", "_", bind)).resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.execvpe(
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "gateway.app:create_app()"],
+        [sys.executable, "-m", "gunicorn", "--config", "python:gateway.entrypoints.gunicorn_conf",
+         "--bind", bind, "--workers", str(workers), "gateway.app:create_app()"],
+        env,
     )
 
 
