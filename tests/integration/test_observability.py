@@ -114,3 +114,27 @@ def test_metrics_count_a_payment_its_ledger_entry_its_bank_call_and_a_replay(gat
     assert grew("paygate_ledger_transactions_total", kind="capture") == 1
     assert grew("paygate_bank_call_duration_seconds_count", connector="sandbox_big_four", operation="authorize",
                 outcome="answered") == 2
+
+
+def test_a_worker_measures_its_queues_and_counts_webhook_attempts(gateway):
+    from prometheus_client import REGISTRY, generate_latest
+
+    from gateway.entrypoints.workers.runner import measure_backlog
+    from gateway.entrypoints.workers.webhooks import deliver_due
+
+    shop = Shop(gateway)
+    # Nothing listens on port 9 of loopback: every attempt fails and is retried later.
+    assert shop.post("/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/hook", "enabled_events": ["payment.succeeded"]}).status_code == 200
+    shop.pay(10_000)
+    before = samples(generate_latest(REGISTRY).decode())
+    measure_backlog(gateway, ["webhooks", "maintenance", "not-a-queue"])
+    measured = samples(generate_latest(REGISTRY).decode())
+    assert value(measured, "paygate_queue_depth", queue="webhooks") >= 1
+    assert value(measured, "paygate_queue_oldest_age_seconds", queue="webhooks") >= 0
+    assert ("paygate_queue_depth", (("queue", "maintenance"),)) in measured
+    attempts = deliver_due(gateway, batch=50, timeout=2)
+    after = samples(generate_latest(REGISTRY).decode())
+    assert attempts >= 1
+    assert sum(value(after, "paygate_webhook_deliveries_total", outcome=outcome)
+               - value(before, "paygate_webhook_deliveries_total", outcome=outcome)
+               for outcome in ("delivered", "failed")) == attempts

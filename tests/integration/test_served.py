@@ -125,3 +125,27 @@ def test_var_dir_holds_the_default_database_and_keys(tmp_path):
     assert _paygate("merchant", "create", "Local", env=env).returncode == 0
     assert (var_dir / "paygate.db").is_file() and (var_dir / "dev-vault-keys.json").is_file()
     assert not (tmp_path / "var").exists()
+
+
+def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path):
+    env = _env(tmp_path / "var")
+    assert _paygate("db", "upgrade", env=env).returncode == 0
+    port = free_port()
+    worker = subprocess.Popen([sys.executable, "-m", "gateway.entrypoints.cli", "worker", "--metrics-port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        scraped: dict = {}
+        while ("paygate_queue_depth", (("queue", "webhooks"),)) not in scraped:
+            assert worker.poll() is None and time.monotonic() < deadline, worker.stderr.read().decode()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    scraped = samples(response.read().decode())
+            except OSError:
+                time.sleep(0.2)
+        assert value(scraped, "paygate_queue_depth", queue="webhooks") == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    assert all(json.loads(line)["level"] for line in stderr.decode().splitlines() if line.strip())

@@ -12,6 +12,7 @@ import click
 
 from gateway.config import Settings
 from gateway.domain.devices import GATEWAY_IDENTITY, is_device_id
+from gateway.entrypoints.cli.workers import metrics_port_option, start_observability
 
 
 def _ca_dir(directory: str | None) -> Path:
@@ -151,13 +152,14 @@ def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tup
               help="Stable, unique per process: it names the broker session that holds this process's share.")
 @click.option("--broker", "broker_url", default=None, help="mqtts://host:port (default: PAYGATE_MQTT_URL).")
 @click.option("--batch-size", default=500, show_default=True)
-def ingest(name: str, broker_url: str | None, batch_size: int) -> None:
+@metrics_port_option
+def ingest(name: str, broker_url: str | None, batch_size: int, metrics_port: int | None) -> None:
     """Consume signed device messages (shared subscription), verify and store them; relay
     commands to devices; expire payment confirmations. Runs until SIGINT/SIGTERM."""
     from gateway.entrypoints.mqtt.ingest import IngestLoop, tune_gc_for_ingest
     from gateway.bootstrap import Gateway
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    start_observability(metrics_port)
     loop = IngestLoop(Gateway.from_settings(Settings.load()), name, broker_url=broker_url, batch_size=batch_size)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,6 @@
 """`paygate worker` (background queues) and `paygate settlement run` (daily settlement files)."""
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -9,6 +8,20 @@ from pathlib import Path
 import click
 
 from gateway.config import Settings
+
+metrics_port_option = click.option(
+    "--metrics-port", type=int, default=None,
+    help="Serve this process's Prometheus metrics on http://0.0.0.0:PORT/metrics (default: none).")
+
+
+def start_observability(metrics_port: int | None) -> None:
+    """Log lines as PAYGATE_LOG_FORMAT says (JSON by default), and metrics on their own port."""
+    from gateway.observability import logs, metrics
+
+    settings = Settings.load()
+    logs.configure(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
 
 
 def _gateway():
@@ -21,12 +34,13 @@ def _gateway():
 @click.option("--queue", "queues", multiple=True, metavar="NAME", help="Run only this queue (repeatable); default: all.")
 @click.option("--once", is_flag=True, help="One pass over the queues, then exit.")
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds to sleep when no queue had work.")
-def worker(queues: tuple[str, ...], once: bool, interval: float) -> None:
+@metrics_port_option
+def worker(queues: tuple[str, ...], once: bool, interval: float, metrics_port: int | None) -> None:
     """Run background queues (webhooks, maintenance, ...). Run as many as you like at once."""
     from gateway.entrypoints.workers import QUEUES
     from gateway.entrypoints.workers.runner import UnknownQueue, resolve, run, stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    start_observability(metrics_port)
     try:
         resolve(queues)
     except UnknownQueue as exc:
