@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import re
 import secrets
 import shutil
@@ -151,12 +150,19 @@ def _start_broker(ca: CertificateAuthority, var_dir: Path, out) -> Mosquitto | N
 
 class Mosquitto:
     """Mosquitto with the configuration `paygate certs broker-config` renders, on a free loopback
-    port, in a scratch directory under var/ (config, ACL, log, persistence) removed by stop()."""
+    port, in a scratch directory (config, ACL, copies of the broker's files, log, persistence)
+    removed by stop(): under var/, or in the system's temp dir when the broker's user (Mosquitto
+    started as root drops to `mosquitto`) may not pass through var/'s parents."""
 
     def __init__(self, binary: str, ca: CertificateAuthority, var_dir: Path) -> None:
+        from gateway.adapters.mqtt.broker_config import default_broker_user, unreachable_for
+
         self.binary, self.ca = binary, ca
         var_dir.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix="demo-broker-", dir=var_dir)).resolve()
+        self.user = default_broker_user()
+        reachable = self.user is None or unreachable_for(self.user, var_dir / "broker") is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="demo-broker-", dir=var_dir if reachable else None)).resolve()
+        self.workdir.chmod(0o755)
         self.port = 0
         self.version = "?"
         self._process: subprocess.Popen | None = None
@@ -169,11 +175,8 @@ class Mosquitto:
         from gateway.adapters.mqtt.broker_config import write_broker_config
 
         self.port = free_port()
-        conf = write_broker_config(self.ca, self.workdir, self.port, HOST, persistence_dir=self.workdir)
-        if os.geteuid() == 0:
-            # As root, Mosquitto drops to the `mosquitto` user before it reads the TLS files, which
-            # are ours and 0600: stay root (only for this throwaway loopback broker).
-            conf.write_text("user root\n" + conf.read_text())
+        conf = write_broker_config(self.ca, self.workdir, self.port, HOST, persistence_dir=self.workdir / "data",
+                                   broker_user=self.user, copy_files=True)
         log_path = self.workdir / "mosquitto.log"
         with open(log_path, "wb") as log_file:
             self._process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT,

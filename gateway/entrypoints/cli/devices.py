@@ -113,38 +113,58 @@ def certs_crl(directory: str | None, days: int) -> None:
     click.echo(f"CRL written to {path}")
 
 
+broker_user_option = click.option(
+    "--broker-user", default=None, metavar="USER[:GROUP]|UID[:GID]",
+    help="Whom the broker runs as: its key and persistence directory become its own. Default: "
+         "`mosquitto` when run as root (Mosquitto drops to that user), else you.")
+
+
 @certs.command("broker-config")
 @dir_option
 @click.option("--port", default=8883, show_default=True)
 @click.option("--bind", default="127.0.0.1", show_default=True)
 @click.option("--out", "out_dir", default=None, help="Directory for mosquitto.conf and mosquitto.acl (default: the CA dir).")
-@click.option("--persistence-dir", default=None, help="Where Mosquitto keeps sessions (default: its working directory).")
+@click.option("--persistence-dir", default=None, help="Where Mosquitto keeps sessions (default: broker-data/ beside the config).")
+@broker_user_option
 def certs_broker_config(directory: str | None, port: int, bind: str, out_dir: str | None,
-                        persistence_dir: str | None) -> None:
+                        persistence_dir: str | None, broker_user: str | None) -> None:
     """Render the Mosquitto configuration: TLS listener requiring client certificates, CN as
-    username, CRL check, and the per-device ACL."""
-    from gateway.adapters.mqtt.broker_config import write_broker_config
+    username, CRL check, and the per-device ACL; file modes and owners set for the broker's user,
+    so `mosquitto -c <dir>/mosquitto.conf` starts as root or as that user."""
+    from gateway.adapters.mqtt.broker_config import BrokerUser, default_broker_user, unreachable_for, write_broker_config
 
     ca = _open_ca(directory)
-    conf = write_broker_config(ca, Path(out_dir) if out_dir else ca.directory, port, bind,
-                               Path(persistence_dir) if persistence_dir else None)
-    click.echo(f"wrote {conf} and {conf.with_name('mosquitto.acl')}; run: mosquitto -c {conf}")
+    out = Path(out_dir) if out_dir else ca.directory
+    try:
+        user = BrokerUser.lookup(broker_user) if broker_user else default_broker_user()
+    except KeyError:
+        raise click.BadParameter(f"no such user {broker_user}", param_hint="--broker-user") from None
+    conf = write_broker_config(ca, out, port, bind, Path(persistence_dir) if persistence_dir else out / "broker-data", user)
+    click.echo(f"wrote {conf} and {conf.with_name('mosquitto.acl')}; run: mosquitto -c {conf.resolve()}")
+    blocked = unreachable_for(user, conf) if user else None
+    if blocked is not None:
+        click.echo(f"warning: {user.name} cannot pass through {blocked}: move the files or open that directory (chmod o+x)",
+                   err=True)
 
 
 @certs.command("setup")
 @dir_option
 @click.option("--port", default=8883, show_default=True)
 @click.option("--host", "hosts", multiple=True, default=("127.0.0.1", "localhost"), show_default=True)
+@click.option("--bind", default=None, help="Address the broker listens on (default: the first --host if it is an IP, else 127.0.0.1).")
+@broker_user_option
 @click.pass_context
-def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tuple[str, ...]) -> None:
+def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tuple[str, ...], bind: str | None,
+                broker_user: str | None) -> None:
     """Everything a development deployment needs: CA (if missing), broker and gateway
     certificates, and the broker configuration."""
     if not (_ca_dir(directory) / "ca.key.pem").exists():
         ctx.invoke(certs_init, directory=directory)
     ctx.invoke(certs_broker, directory=directory, hosts=hosts)
     ctx.invoke(certs_gateway, directory=directory)
-    ctx.invoke(certs_broker_config, directory=directory, port=port, bind=hosts[0] if hosts[0][0].isdigit() else "127.0.0.1",
-               out_dir=None, persistence_dir=None)
+    ctx.invoke(certs_broker_config, directory=directory, port=port,
+               bind=bind or (hosts[0] if hosts[0][0].isdigit() else "127.0.0.1"), out_dir=None, persistence_dir=None,
+               broker_user=broker_user)
 
 
 @click.command()
