@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from device_agents.agent import Agent, Identity
 from device_agents.enroll import EnrollmentError, enroll, http_enroller
@@ -151,17 +153,12 @@ def simulate_command(count: int, duration: float, interval: float, kinds: str, h
     stored_before, rejected_before = _gateway_counts(gateway_url, api_key, device_ids, expected=0)
     fleet = Fleet(homes, interval=interval, broker_url=broker_url, approve_probability=approve_probability,
                   auto_approve_limit=auto_approve_limit)
-    with click.progressbar(length=int(duration * 10), label=f"{count} devices", show_pos=False,
-                           item_show_func=lambda _: _progress_line(fleet)) as bar:
-        shown = [0]
-
-        def tick(elapsed: float) -> None:
-            target = int(elapsed * 10)
-            bar.update(target - shown[0], current_item=True)
-            shown[0] = target
-
-        summary = fleet.run(duration, on_tick=tick)
-        bar.update(int(duration * 10) - shown[0])
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[line]}"))
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task(f"{count} devices", total=duration, line="")
+        summary = fleet.run(duration, on_tick=lambda elapsed: bar.update(task, completed=elapsed, line=_progress_line(fleet)))
+        bar.update(task, completed=duration, line=_progress_line(fleet))
     fleet.close()
     stored, rejected = _gateway_counts(gateway_url, api_key, device_ids, expected=(stored_before or 0)
                                        + (rejected_before or 0) + summary.acked)

@@ -176,9 +176,12 @@ def vault_reencrypt() -> None:
 
 
 def _reencrypt() -> None:
-    from gateway.services.vault_rotation import reencrypt_all
+    from gateway.entrypoints.cli.progress import progress
+    from gateway.services.vault_rotation import protected_rows, reencrypt_all
 
-    count = reencrypt_all(_gateway())
+    gw = _gateway()
+    with progress("re-encrypting", total=protected_rows(gw)) as advance:
+        count = reencrypt_all(gw, advance)
     click.echo(f"re-encrypted {count} records")
 
 

@@ -64,12 +64,14 @@ def settlement() -> None:
 def settlement_run(day, out_dir: Path | None, merchants: tuple[str, ...]) -> None:
     """Write one CSV per merchant of the day's captures, refunds and fees; check each against the
     merchant's ledger balance. Exits 1 if any merchant does not match."""
+    from gateway.entrypoints.cli.progress import progress
     from gateway.services.settlement import run
 
     gw = _gateway()
     day = day.date()
     out_dir = out_dir or gw.settings.var_dir / "settlement"
-    settlements = run(gw, day, out_dir, list(merchants) or None)
+    with progress(f"settling {day.isoformat()}") as advance:
+        settlements = run(gw, day, out_dir, list(merchants) or None, advance)
     if not settlements:
         click.echo(f"no merchant ledger activity on {day.isoformat()} (Beijing time)")
     mismatches = 0
