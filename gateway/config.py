@@ -47,7 +47,7 @@ class Settings:
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> Settings:
-        env = dict(os.environ)
+        env = with_secret_files(dict(os.environ))
         values: dict = {}
         for spec in fields(cls):
             if spec.name == "env":
@@ -66,6 +66,23 @@ class Settings:
     @property
     def vault_key_file(self) -> Path:
         return self.var_dir / "dev-vault-keys.json"
+
+
+def with_secret_files(env: dict[str, str]) -> dict[str, str]:
+    """PAYGATE_X_FILE=/run/secrets/x makes the file's content PAYGATE_X (Docker and Kubernetes
+    secrets), unless PAYGATE_X itself is set.
+
+    >>> import tempfile, pathlib
+    >>> secret = pathlib.Path(tempfile.mkdtemp()) / "keys"
+    >>> _ = secret.write_text("v1:abc\\n")
+    >>> with_secret_files({"PAYGATE_VAULT_KEYS_FILE": str(secret)})["PAYGATE_VAULT_KEYS"]
+    'v1:abc'
+    """
+    for name, path in list(env.items()):
+        target = name.removesuffix("_FILE")
+        if name.startswith("PAYGATE_") and target != name and path and not env.get(target):
+            env[target] = Path(path).read_text().strip()
+    return env
 
 
 _TYPES = {

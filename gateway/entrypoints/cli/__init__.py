@@ -169,6 +169,16 @@ def vault_rotate() -> None:
     _reencrypt()
 
 
+@vault.command("new-keys")
+def vault_new_keys() -> None:
+    """Print fresh PAYGATE_VAULT_KEYS and PAYGATE_INDEX_KEY lines (for a secret store or the
+    .env docker compose reads). Keep them: data encrypted under them is lost without them."""
+    from gateway.adapters.vault import new_production_keys
+
+    for name, value in new_production_keys().items():
+        click.echo(f"{name}={value}")
+
+
 @vault.command("reencrypt")
 def vault_reencrypt() -> None:
     """Re-encrypt every stored ciphertext under the active key."""

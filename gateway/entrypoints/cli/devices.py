@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -153,10 +154,13 @@ def certs_broker_config(directory: str | None, port: int, bind: str, out_dir: st
 @click.option("--host", "hosts", multiple=True, default=("127.0.0.1", "localhost"), show_default=True)
 @click.option("--bind", default=None, help="Address the broker listens on (default: the first --host if it is an IP, else 127.0.0.1).")
 @broker_user_option
+@click.option("--owner", default=None, metavar="USER[:GROUP]|UID[:GID]",
+              help="Then give the whole directory to this user (run as root; for containers whose services "
+                   "and broker all run as one non-root uid).")
 @click.pass_context
 def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tuple[str, ...], bind: str | None,
-                broker_user: str | None) -> None:
-    """Everything a development deployment needs: CA (if missing), broker and gateway
+                broker_user: str | None, owner: str | None) -> None:
+    """Everything a deployment's broker and gateway need: CA (if missing), broker and gateway
     certificates, and the broker configuration."""
     if not (_ca_dir(directory) / "ca.key.pem").exists():
         ctx.invoke(certs_init, directory=directory)
@@ -165,6 +169,14 @@ def certs_setup(ctx: click.Context, directory: str | None, port: int, hosts: tup
     ctx.invoke(certs_broker_config, directory=directory, port=port,
                bind=bind or (hosts[0] if hosts[0][0].isdigit() else "127.0.0.1"), out_dir=None, persistence_dir=None,
                broker_user=broker_user)
+    if owner:
+        from gateway.adapters.mqtt.broker_config import BrokerUser
+
+        user = BrokerUser.lookup(owner)
+        ca_dir = _ca_dir(directory)
+        for path in [ca_dir, *ca_dir.rglob("*")]:
+            os.chown(path, user.uid, user.gid)
+        click.echo(f"{ca_dir} now belongs to {owner}")
 
 
 @click.command()
