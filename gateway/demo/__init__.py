@@ -30,6 +30,7 @@ from gateway.domain.banks import bank_by_code
 from gateway.entrypoints.workers.runner import run
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.services.ledger import verify
+from gateway.observability import logs
 from gateway.services.merchants import create_merchant
 
 
@@ -74,7 +75,7 @@ def _interrupt(_signum, _frame) -> None:
 
 def run_demo() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logs.configure(Settings.load().env.get("PAYGATE_LOG_FORMAT", "console"), "WARNING")  # warnings only, for a human
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the summary
     # The device CA under var/ (not in the repo), and test mode for the sandbox banks and wallets.
     overrides = {"pki_dir": str(demo_pki_dir(Settings.load())), "sandbox_endpoints": True}
@@ -87,7 +88,8 @@ def run_demo() -> int:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{server.server_port}"
-    print(f"paygate demo: gateway on {base_url}, database {settings.database_url}\n")
+    print(f"paygate demo: gateway on {base_url}, database {settings.database_url}")
+    print(f"  while it runs: dashboard {base_url}/dashboard, metrics {base_url}/metrics, API contract {base_url}/openapi.json\n")
     try:
         merchant = create_merchant(gw, "Demo Phone Shop")
         print(f"merchant {merchant.id} created (secret key shown once: {merchant.secret_key[:12]}...)")
