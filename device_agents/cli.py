@@ -22,7 +22,9 @@ from device_agents.fleet import Fleet, enroll_fleet
 from device_agents.payg import PaygLock
 from device_agents.profiles import profile_for
 
-DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME", "var/agent")
+# Local files live under PAYGATE_VAR_DIR, like the gateway's.
+VAR_DIR = os.environ.get("PAYGATE_VAR_DIR") or "var"
+DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME") or os.path.join(VAR_DIR, "agent")
 gateway_option = click.option("--gateway", "gateway_url", default=lambda: os.environ.get("PAYGATE_GATEWAY_URL", "http://127.0.0.1:8000"),
                               show_default="PAYGATE_GATEWAY_URL or http://127.0.0.1:8000")
 key_option = click.option("--api-key", default=lambda: os.environ.get("PAYGATE_API_KEY"), required=True,
@@ -139,7 +141,8 @@ def token_command(home: str, digits: tuple[str, ...]) -> None:
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of traffic.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between telemetry messages per device.")
 @click.option("--kind", "kinds", type=click.Choice(["phone", "iot", "mixed"]), default="mixed", show_default=True)
-@click.option("--home", default="var/fleet", show_default=True, help="Holds one agent home per device (reused).")
+@click.option("--home", default=os.path.join(VAR_DIR, "fleet"), show_default=True,
+              help="Holds one agent home per device (reused).")
 @click.option("--approve-probability", default=0.9, show_default=True)
 @click.option("--auto-approve-limit", default=50_000, show_default=True)
 @gateway_option

@@ -138,3 +138,41 @@ def test_a_worker_measures_its_queues_and_counts_webhook_attempts(gateway):
     assert sum(value(after, "paygate_webhook_deliveries_total", outcome=outcome)
                - value(before, "paygate_webhook_deliveries_total", outcome=outcome)
                for outcome in ("delivered", "failed")) == attempts
+
+
+def test_an_unhandled_error_is_logged_once_without_its_sql_parameters(gateway, log_lines):
+    from sqlalchemy import text
+
+    from gateway.app import create_app
+
+    app = create_app(gateway=gateway)
+
+    @app.route("/boom")
+    def boom():
+        parameters = {"secret": "parameter-value-" + "77"}  # (the traceback quotes only the failing line)
+        with gateway.db.unit_of_work() as session:
+            session.execute(text("INSERT INTO no_such_table (secret) VALUES (:secret)"), parameters)
+
+    response = app.test_client().get("/boom", headers={"X-Request-Id": "boom-1"})
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
+    records = [json.loads(line) for line in log_lines()]
+    errors = [r for r in records if "exception" in r]
+    assert len(errors) == 1 and errors[0]["request_id"] == "boom-1" and "no_such_table" in errors[0]["exception"]
+    assert all("parameter-value-77" not in line for line in log_lines())
+
+
+def test_ingest_counts_stored_and_rejected_messages_by_reason():
+    from collections import Counter
+
+    from prometheus_client import REGISTRY, generate_latest
+
+    from gateway.entrypoints.mqtt.ingest import IngestStats
+    from gateway.services.device_ingest import BatchResult
+
+    before = samples(generate_latest(REGISTRY).decode())
+    IngestStats().add(BatchResult(stored=7, rejections=Counter({"bad_signature": 2, "duplicate_sequence": 1})))
+    after = samples(generate_latest(REGISTRY).decode())
+    assert value(after, "paygate_ingest_messages_stored_total") - value(before, "paygate_ingest_messages_stored_total") == 7
+    for reason, count in (("bad_signature", 2), ("duplicate_sequence", 1)):
+        assert (value(after, "paygate_ingest_messages_rejected_total", reason=reason)
+                - value(before, "paygate_ingest_messages_rejected_total", reason=reason)) == count
