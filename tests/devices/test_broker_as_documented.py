@@ -110,3 +110,18 @@ def test_started_as_the_mosquitto_user(rendered):
         assert _tls_connects(ca_dir, port)
     finally:
         _stop(process)
+
+
+def test_certs_init_writes_into_certs_by_default_and_git_ignores_the_keys(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYGATE_")}
+    made = subprocess.run([sys.executable, "-m", "gateway.entrypoints.cli", "certs", "init"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    key = tmp_path / "certs" / "ca" / "ca.key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and (tmp_path / "certs" / "ca" / "crl.pem").is_file()
+    repo = Path(__file__).resolve().parents[2]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "certs/ca/ca.key.pem", "certs/ca/broker.key.pem",
+                              "certs/ca/gateway.key.pem", "certs/ca/mosquitto.conf"], cwd=repo, capture_output=True, text=True)
+    assert len(ignored.stdout.split()) == 4, ignored
+    kept = subprocess.run(["git", "check-ignore", "--no-index", "-q", "certs/README.md"], cwd=repo)
+    assert kept.returncode == 1  # the README is committed

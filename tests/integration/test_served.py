@@ -116,6 +116,10 @@ def test_a_command_on_an_unmigrated_database_says_so_in_one_line(database, tmp_p
     assert "Traceback" not in result.stderr and result.stdout == ""
     in_process = CliRunner().invoke(main, ["ledger", "verify"], env={"PAYGATE_DATABASE_URL": url})
     assert in_process.exit_code == 2 and in_process.output.strip() == "database not migrated: run paygate db upgrade"
+    # Long-running commands check before they start, rather than fail on every request or job.
+    for command in (["serve", "--bind", f"127.0.0.1:{free_port()}"], ["worker"], ["ingest", "--name", "early"]):
+        started = _paygate(*command, env=env)
+        assert (started.returncode, started.stderr.splitlines()[-1]) == (2, "database not migrated: run paygate db upgrade"), command
 
 
 def test_var_dir_holds_the_default_database_and_keys(tmp_path):

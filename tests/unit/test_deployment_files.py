@@ -199,3 +199,12 @@ def test_docker_compose_accepts_the_file():
     result = subprocess.run(["docker", "compose", "config", "-q"], cwd=REPO, env={**os.environ, **COMPOSE_ENV},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_honcho_reads_the_same_processes():
+    from honcho.environ import parse_procfile
+
+    processes = parse_procfile((REPO / "Procfile").read_text()).processes
+    assert list(processes) == list(_procfile())
+    assert {"broker", "gateway-1", "gateway-2", "haproxy", "worker", "ingest-1", "ingest-2", "agents"} <= set(processes)
+    assert "deploy/haproxy/local.cfg" in processes["haproxy"] and (REPO / "deploy/haproxy/local.cfg").is_file()

@@ -36,6 +36,22 @@ def schema_missing(exc: BaseException | None) -> bool:
     return False
 
 
+def require_migrated(database_url: str) -> None:
+    """For long-running commands, which would otherwise start and fail on every request or job:
+    stop at once with the one-line error."""
+    from gateway.adapters.db.engine import make_engine
+    from gateway.adapters.db.schema import migrated
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        ready = migrated(engine)
+    finally:
+        engine.dispose()
+    if not ready:
+        click.echo(NOT_MIGRATED, err=True)
+        sys.exit(2)
+
+
 class PaygateGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
@@ -61,6 +77,7 @@ def main() -> None:
 def serve(bind: str, workers: int) -> None:
     """Run the REST API under gunicorn: JSON log lines on stderr (PAYGATE_LOG_FORMAT=console for
     humans), GET /metrics summed over all workers."""
+    require_migrated(Settings.load().database_url)
     env = dict(os.environ)
     # prometheus-client's multiprocess mode: one directory per gunicorn master, named before
     # gunicorn starts so that every worker inherits it, and emptied of an earlier run's samples

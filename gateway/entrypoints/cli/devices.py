@@ -191,7 +191,10 @@ def ingest(name: str, broker_url: str | None, batch_size: int, metrics_port: int
     from gateway.entrypoints.mqtt.ingest import IngestLoop, tune_gc_for_ingest
     from gateway.bootstrap import Gateway
 
+    from gateway.entrypoints.cli import require_migrated
+
     start_observability(metrics_port)
+    require_migrated(Settings.load().database_url)
     loop = IngestLoop(Gateway.from_settings(Settings.load()), name, broker_url=broker_url, batch_size=batch_size)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -40,7 +40,10 @@ def worker(queues: tuple[str, ...], once: bool, interval: float, metrics_port: i
     from gateway.entrypoints.workers import QUEUES
     from gateway.entrypoints.workers.runner import UnknownQueue, resolve, run, stop_on_signals
 
+    from gateway.entrypoints.cli import require_migrated
+
     start_observability(metrics_port)
+    require_migrated(Settings.load().database_url)
     try:
         resolve(queues)
     except UnknownQueue as exc:
