@@ -77,16 +77,13 @@ def _pre_chain() -> list:
 
 def formatter(log_format: str = "json") -> logging.Formatter:
     """A logging.Formatter rendering any record (ours, a library's, gunicorn's) the same way."""
-    if log_format == "console":
-        renderer: Any = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
-        exceptions: list = []
-    else:
-        renderer = structlog.processors.JSONRenderer(default=str)
-        # The traceback becomes the "exception" field, so redaction sees it too.
-        exceptions = [structlog.processors.format_exc_info]
+    renderer: Any = (structlog.dev.ConsoleRenderer(colors=False) if log_format == "console"
+                     else structlog.processors.JSONRenderer(default=str))
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_pre_chain(), structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *exceptions, redact, renderer],
+        # The traceback becomes the "exception" text before redaction, so it is masked too.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
+                    redact, renderer],
     )
 
 

@@ -51,6 +51,21 @@ def test_personal_numbers_are_masked_in_every_field(log_lines):
     assert {"time", "level", "event", "logger"} <= set(first)
 
 
+def test_the_console_format_masks_them_too():
+    stream = io.StringIO()
+    logs.configure("console", "INFO", stream)
+    try:
+        try:
+            raise ValueError(f"bad card {CARD}")
+        except ValueError:
+            logs.get_logger("test").exception("failed", mobile=MOBILE, id_number=RESIDENT_ID)
+    finally:
+        logs.configure("json", "INFO")
+    rendered = stream.getvalue()
+    assert "ValueError: bad card [card ...4242]" in rendered and "mobile=[mobile]" in rendered
+    assert CARD not in rendered and MOBILE not in rendered and RESIDENT_ID not in rendered
+
+
 def test_ordinary_numbers_are_left_alone(log_lines):
     logs.get_logger("test").info("batch", amount=399900, created=1764489600123, order="A-20261130-0001")
     record = json.loads(log_lines()[0])
