@@ -32,7 +32,7 @@ class Settings:
     installment_credit_limit: int = 3_000_000
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 5
-    # Devices and MQTT (issue 5): the deployment's CA directory (private key git-ignored), the broker
+    # Devices and MQTT: the deployment's CA directory (private key git-ignored), the broker
     # address handed to devices at enrollment, and how far a device's clock may run ahead of ours /
     # how old a buffered message may be (the dedupe records are kept at least that long).
     pki_dir: Path = Path("certs/ca")

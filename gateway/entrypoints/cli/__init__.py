@@ -220,13 +220,13 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
-# Device CA and MQTT ingest (issue 5) live in their own module.
+# Device CA and MQTT ingest live in their own module.
 from gateway.entrypoints.cli.devices import certs, ingest  # noqa: E402
 
 main.add_command(certs)
 main.add_command(ingest)
 
-# Background workers and daily settlement (issue 4) live in their own module.
+# Background workers and daily settlement live in their own module.
 from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 
 main.add_command(worker)
