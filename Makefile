@@ -4,6 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian keeps mosquitto and haproxy in /usr/sbin, often not on a normal user's PATH.
 STACK_PATH := $(CURDIR)/$(BIN):/usr/sbin:/usr/local/sbin:$(PATH)
+VAR := $(or $(PAYGATE_VAR_DIR),var)
 
 .PHONY: demo test serve stack bench clean
 
@@ -36,11 +37,11 @@ stack: $(STAMP)
 	done
 	$(BIN)/paygate db upgrade
 	$(BIN)/paygate certs setup --port 8883
-	@test -s var/stack.env || { { \
+	@test -s $(VAR)/stack.env || { { \
 	  echo "PAYGATE_MQTT_URL=mqtts://127.0.0.1:8883"; \
 	  $(BIN)/paygate merchant create "Stack shop" | $(BIN)/python -c 'import json, sys; print("PAYGATE_API_KEY=" + json.load(sys.stdin)["secret_key"])'; \
-	} > var/stack.env.new && mv var/stack.env.new var/stack.env; }
-	PATH="$(STACK_PATH)" $(BIN)/honcho -f Procfile -e var/stack.env start
+	} > $(VAR)/stack.env.new && mv $(VAR)/stack.env.new $(VAR)/stack.env; }
+	PATH="$(STACK_PATH)" $(BIN)/honcho -f Procfile -e $(VAR)/stack.env start
 
 bench: $(STAMP)
 	$(BIN)/python bench/payments.py
