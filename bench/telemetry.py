@@ -31,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -261,9 +262,8 @@ def thread_cpu(process: subprocess.Popen) -> dict[str, float]:
     logs their ids), the rest summed as "other"."""
     roles = {}
     for line in process.log_path.read_text().splitlines():
-        if " threads: " in line:
-            for pair in line.split(" threads: ", 1)[1].split():
-                role, tid = pair.split("=")
+        if " threads: " in line:  # a JSON log line: {"event": "ingest NAME threads: network=123", ...}
+            for role, tid in re.findall(r"(\w+)=(\d+)", line.split(" threads: ", 1)[1]):
                 roles[int(tid)] = role
     seconds: dict[str, float] = {}
     for task in Path(f"/proc/{process.pid}/task").iterdir():
