@@ -1,3 +1,4 @@
+"""GET /metrics: every metric of this API instance in the Prometheus text format."""
 from __future__ import annotations
 
 from flask import Response
