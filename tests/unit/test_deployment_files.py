@@ -208,3 +208,20 @@ def test_honcho_reads_the_same_processes():
     assert list(processes) == list(_procfile())
     assert {"broker", "gateway-1", "gateway-2", "haproxy", "worker", "ingest-1", "ingest-2", "agents"} <= set(processes)
     assert "deploy/haproxy/local.cfg" in processes["haproxy"] and (REPO / "deploy/haproxy/local.cfg").is_file()
+
+
+def test_start_order_conditions_are_ones_compose_knows_and_can_meet(compose):
+    services = compose["services"]
+    known_keys = {"build", "image", "command", "environment", "volumes", "ports", "depends_on", "healthcheck", "deploy",
+                  "restart", "user", "profiles"}
+    for name, service in services.items():
+        assert set(service) <= known_keys, (name, set(service) - known_keys)
+        for target, rule in (service.get("depends_on") or {}).items():
+            assert target in services, (name, target)
+            condition = rule["condition"]
+            assert condition in ("service_started", "service_healthy", "service_completed_successfully"), (name, condition)
+            if condition == "service_healthy":
+                assert services[target].get("healthcheck"), f"{name} waits for {target} to be healthy: it has no health check"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart") == "no", f"{target} is one-shot: it must not restart"
+        assert not set(service.get("profiles", [])) or name in ("agents", "prometheus", "grafana"), name
