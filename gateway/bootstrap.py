@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
+from gateway.adapters.connectors.timed import TimedConnector
 from gateway.adapters.db.engine import Database
 from gateway.adapters.db.models import Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock, system_clock
@@ -43,10 +44,10 @@ class Gateway:
                     self.vault.derive_secret(f"sandbox-bank:{family}"),
                     self.settings.sandbox_latency_ms,
                 )
-                self.connectors[connector.name] = connector
+                self.connectors[connector.name] = TimedConnector(connector)
             for wallet_class in SANDBOX_WALLETS.values():
                 wallet = wallet_class(self.db, lambda: self.clock(), self.settings.sandbox_latency_ms)
-                self.connectors[wallet.name] = wallet
+                self.connectors[wallet.name] = TimedConnector(wallet)
 
     @property
     def wallets(self) -> dict[str, PaymentConnector]:

@@ -23,6 +23,7 @@ from gateway.domain.clock import BEIJING
 from gateway.domain.money import format_cny as yuan
 from gateway.entrypoints.cli import new_merchant, report_ledger, upgrade_database
 from gateway.entrypoints.cli.devices import ensure_device_ca
+from gateway.observability import logs
 from gateway.sdk.client import Paygate
 
 
@@ -33,7 +34,7 @@ def _interrupt(_signum, _frame) -> None:
 
 def run_demo() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logs.configure(Settings.load().env.get("PAYGATE_LOG_FORMAT", "console"), "WARNING")  # warnings only, for a human
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the summary
     # The device CA under var/ (not in the repo), and test mode for the sandbox banks, wallets and clock.
     overrides = {"pki_dir": str(demo_pki_dir(Settings.load())), "sandbox_endpoints": True}
@@ -45,7 +46,8 @@ def run_demo() -> int:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{server.server_port}"
-    print(f"paygate demo: gateway on {base_url}, database {settings.database_url}\n")
+    print(f"paygate demo: gateway on {base_url}, database {settings.database_url}")
+    print(f"  while it runs: dashboard {base_url}/dashboard, metrics {base_url}/metrics, API contract {base_url}/openapi.json\n")
     try:
         merchant = new_merchant(gw, "Demo Phone Shop")
         print(f"merchant {merchant['id']} created (secret key shown once: {merchant['secret_key'][:12]}...)")

@@ -18,6 +18,7 @@ from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import DeliveryStatus, listens
 from gateway.services.ports import StoragePorts
+from gateway.observability.metrics import count_payment
 
 # The payment states a merchant hears about, and the event each one raises.
 PAYMENT_EVENTS = {
@@ -36,6 +37,7 @@ def record(session: Session, merchant_id: str, event_type: str, data: dict, now:
     """Write the event and its pending webhook deliveries in the caller's transaction."""
     now = as_utc(now)  # SQLite keeps the wall time only: store UTC
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=event_type, data=data, created_at=now)
+    _count(session, event_type, data)
     session.add(event)
     session.flush()
     endpoints = session.execute(
@@ -54,6 +56,8 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
     rows = [{"id": new_id("evt"), "merchant_id": merchant_id, "type": event_type, "data": data, "created_at": now} for event_type, data in items]
     if not rows:
         return 0
+    for event_type, data in items:
+        _count(session, event_type, data)
     session.connection().execute(insert(Event.__table__), rows)
     endpoints = session.execute(
         select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
@@ -66,6 +70,13 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
     if deliveries:
         session.connection().execute(insert(WebhookDelivery.__table__), deliveries)
     return len(rows)
+
+
+def _count(session: Session, event_type: str, data: dict) -> None:
+    """paygate_payments_total: every payment state merchants hear about is an event."""
+    kind, _, status = event_type.partition(".")
+    if kind == "payment":
+        count_payment(session, status, data.get("failure_code"))
 
 
 def new_delivery(event: Event, endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:

@@ -4,7 +4,6 @@ free loopback port, in a scratch directory removed by stop()."""
 from __future__ import annotations
 
 import atexit
-import os
 import re
 import shutil
 import socket
@@ -13,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.adapters.mqtt.broker_config import write_broker_config
+from gateway.adapters.mqtt.broker_config import default_broker_user, unreachable_for, write_broker_config
 from gateway.adapters.mqtt.mosquitto import find_mosquitto, free_port
 from gateway.adapters.pki import CertificateAuthority
 
@@ -23,10 +22,18 @@ HOST = "127.0.0.1"
 
 
 class LocalMosquitto:
+    """Its scratch directory is under var/, or in the system's temp dir when the broker's user
+    (Mosquitto started as root drops to `mosquitto`) may not pass through var/'s parents; the
+    broker's files are copied there and owned by that user, as `paygate certs broker-config` does
+    for a real deployment."""
+
     def __init__(self, binary: str, pki_dir: Path, var_dir: Path) -> None:
         self.binary, self.pki_dir = binary, Path(pki_dir)
         var_dir.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix="demo-broker-", dir=var_dir)).resolve()
+        self.user = default_broker_user()
+        reachable = self.user is None or unreachable_for(self.user, var_dir / "broker") is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="demo-broker-", dir=var_dir if reachable else None)).resolve()
+        self.workdir.chmod(0o755)
         self.port = 0
         self.version = "?"
         self._process: subprocess.Popen | None = None
@@ -38,11 +45,7 @@ class LocalMosquitto:
     def start(self, timeout: float = 10.0) -> None:
         self.port = free_port()
         conf = write_broker_config(CertificateAuthority.open(self.pki_dir), self.workdir, self.port, HOST,
-                                   persistence_dir=self.workdir)
-        if os.geteuid() == 0:
-            # As root, Mosquitto drops to the `mosquitto` user before it reads the TLS files, which
-            # are ours and 0600: stay root (only for this throwaway loopback broker).
-            conf.write_text("user root\n" + conf.read_text())
+                                   persistence_dir=self.workdir / "data", broker_user=self.user, copy_files=True)
         log_path = self.workdir / "mosquitto.log"
         with open(log_path, "wb") as log_file:
             self._process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT,
