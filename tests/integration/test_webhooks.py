@@ -484,7 +484,8 @@ def test_key_rotation_reencrypts_signing_secrets(own_database_url, tmp_path):
     rotated = Gateway.from_settings(gw.settings)
     try:
         assert reencrypt_all(rotated) == 1
-        endpoint = webhooks.get_endpoint(rotated, created.endpoint.merchant_id, created.endpoint.id)
+        with rotated.db.unit_of_work() as session:
+            endpoint = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.id == created.endpoint.id)).scalar_one()
         assert endpoint.secret_ciphertext.startswith("v2.")
         assert webhooks.endpoint_secret(rotated, endpoint) == created.secret
     finally:
