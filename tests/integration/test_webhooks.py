@@ -96,6 +96,7 @@ def test_endpoint_secret_is_shown_once_and_stored_encrypted(wgw):
 
     shown = shop.get(f"/v1/webhook_endpoints/{created['id']}").json
     assert "secret" not in shown and shown["url"] == "https://shop.example/hooks"
+    assert {key: value for key, value in created.items() if key != "secret"} == shown  # `created` too
     listed = shop.get("/v1/webhook_endpoints").json
     assert [item["id"] for item in listed["data"]] == [created["id"]] and "secret" not in listed["data"][0]
 
