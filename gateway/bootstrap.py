@@ -5,12 +5,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sqlalchemy.orm import Session
+
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
+from gateway.adapters.db.models import Payment
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
+from gateway.services import installment_plans, payments
+from gateway.services.installment_store import SqlInstallmentStore
+from gateway.services.payment_store import SqlPaymentStore
+from gateway.services.ports import InstallmentStore, PaymentStore
 
 
 def system_clock() -> datetime:
@@ -62,3 +69,21 @@ class Gateway:
     def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         """The card's bank decides the connector."""
         return self.connectors[SANDBOX_FAMILIES[bank.family].name]
+
+    # ---- the rows the use cases read and write, on a unit of work's session ----
+
+    def payment_store(self, session: Session) -> PaymentStore:
+        return SqlPaymentStore(session, self)
+
+    def installment_store(self, session: Session) -> InstallmentStore:
+        return SqlInstallmentStore(session, self)
+
+    # ---- who hears what: the use cases that build on others are told, not called by name ----
+
+    def payment_settled(self, session: Session, payment: Payment) -> None:
+        """A payment of an installment plan reached its outcome: the plan books it."""
+        installment_plans.payment_settled(self, session, payment)
+
+    def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
+        """The buyer's device answered: the payment goes on to its bank, or fails."""
+        payments.device_answered(self, payment_id, approved, reason)

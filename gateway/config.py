@@ -35,6 +35,11 @@ class Settings:
     device_clock_skew_seconds: int = 300
     device_max_message_age_seconds: int = 7 * 24 * 3600
     confirmation_ttl_seconds: int = 120
+    # Webhooks: per-call time-out and deliveries claimed at a time by the `webhooks` queue, and
+    # whether endpoints may be loopback/private addresses (unset: only in test mode).
+    webhook_timeout_seconds: float = 10.0
+    webhook_batch: int = 10
+    webhook_allow_private_networks: bool | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -56,6 +61,10 @@ class Settings:
         return self.var_dir / "dev-vault-keys.json"
 
 
+def _truthy(raw: str) -> bool:
+    return raw.strip().lower() not in ("0", "false", "no", "off", "")
+
+
 _TYPES = {
     "var_dir": Path,
     "default_discount_rate": Decimal,
@@ -64,11 +73,14 @@ _TYPES = {
     "max_body_bytes": int,
     "installment_credit_limit": int,
     "db_pool_size": int,
-    "sandbox_endpoints": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", ""),
+    "sandbox_endpoints": _truthy,
     "pki_dir": Path,
     "device_clock_skew_seconds": int,
     "device_max_message_age_seconds": int,
     "confirmation_ttl_seconds": int,
+    "webhook_timeout_seconds": float,
+    "webhook_batch": int,
+    "webhook_allow_private_networks": lambda raw: None if not raw.strip() else _truthy(raw),
 }
 
 

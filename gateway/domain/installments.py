@@ -141,18 +141,72 @@ def effective_apr(financed: int, payments: list[int]) -> Decimal:
         return (low * MONTHS_PER_YEAR * HUNDRED).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def payoff_amount(schedule: Schedule, paid_periods: int, as_of: date) -> tuple[int, int]:
-    """(principal still owed, interest due now) to repay early. On the declining-balance methods
-    future interest is waived: only the current period's interest is owed if it has begun; the
-    flat fee of interest_free plans is earned up front and stays owed in full."""
-    remaining = schedule.periods[paid_periods:]
-    principal = sum(period.principal for period in remaining)
-    if schedule.method is Method.INTEREST_FREE:
-        return principal, sum(period.interest for period in remaining)
-    current = remaining[0] if remaining else None
-    previous_due = schedule.periods[paid_periods - 1].due_date if paid_periods else None
-    started = current is not None and (previous_due is None or as_of > previous_due)
-    return principal, (current.interest if started else 0)
+@dataclass(frozen=True)
+class Owed:
+    """What is left to pay of one installment (interest net of any waived)."""
+
+    number: int
+    principal: int
+    interest: int
+    late_fee: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.late_fee
+
+
+@dataclass(frozen=True)
+class Payoff:
+    principal: int
+    interest: int
+    late_fees: int
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.late_fees
+
+
+def interest_at_payoff(method: Method, start: date, number: int, interest_left: int, as_of: date) -> int:
+    """Interest still owed on installment `number` of a plan that started on `start`, when the
+    plan is paid off on `as_of`. On the declining-balance methods future interest is waived:
+    only periods already begun (a period begins the day after the previous due date; the first,
+    the day after the start) owe theirs. The flat fee of interest_free plans is earned when the
+    plan starts and stays owed in full.
+
+    >>> start = date(2026, 1, 10)
+    >>> interest_at_payoff(Method.EQUAL_INSTALLMENT, start, 1, 500, date(2026, 1, 10))  # the day it starts
+    0
+    >>> interest_at_payoff(Method.EQUAL_INSTALLMENT, start, 1, 500, date(2026, 1, 11))
+    500
+    >>> interest_at_payoff(Method.EQUAL_PRINCIPAL, start, 2, 450, date(2026, 2, 10))  # the 1st due date
+    0
+    >>> interest_at_payoff(Method.EQUAL_PRINCIPAL, start, 2, 450, date(2026, 2, 11))
+    450
+    >>> interest_at_payoff(Method.INTEREST_FREE, start, 3, 300, start)
+    300
+    """
+    if method is Method.INTEREST_FREE:
+        return interest_left
+    period_began = add_months(start, number - 1)
+    return interest_left if as_of > period_began else 0
+
+
+def payoff_amount(method: Method, start: date, unpaid: list[Owed], as_of: date) -> Payoff:
+    """What repays a plan on `as_of`: all principal and late fees left, and the interest of the
+    periods begun (all of it on interest_free plans).
+
+    >>> unpaid = [Owed(2, 3_300, 450, late_fee=2_000), Owed(3, 3_400, 300)]
+    >>> payoff = payoff_amount(Method.EQUAL_INSTALLMENT, date(2026, 1, 10), unpaid, date(2026, 2, 20))
+    >>> payoff, payoff.total
+    (Payoff(principal=6700, interest=450, late_fees=2000), 9150)
+    >>> payoff_amount(Method.INTEREST_FREE, date(2026, 1, 10), unpaid, date(2026, 2, 20)).interest
+    750
+    """
+    return Payoff(
+        principal=sum(item.principal for item in unpaid),
+        interest=sum(interest_at_payoff(method, start, item.number, item.interest, as_of) for item in unpaid),
+        late_fees=sum(item.late_fee for item in unpaid),
+    )
 
 
 def _check(financed: int, term_months: int, apr: Decimal, fee_rate: Decimal) -> None:

@@ -1,12 +1,12 @@
 """The national banks the gateway reaches, as a merchant sees them."""
 from __future__ import annotations
 
-from gateway.bootstrap import Gateway
 from gateway.domain.banks import NATIONAL_BANKS
+from gateway.services.ports import Connectors
 from gateway.services.read_models import BankView
 
 
-def list_banks(gw: Gateway) -> list[BankView]:
+def list_banks(gw: Connectors) -> list[BankView]:
     """Every national bank with its BINs, quick-pay limits and the connector that reaches it."""
     return [
         BankView(

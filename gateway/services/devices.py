@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,11 +27,17 @@ from gateway.domain.ids import new_id
 from gateway.domain.consent import ConsentKind
 from gateway.services import device_credit
 from gateway.services import enrollment_tokens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts, SettingsPort
 from gateway.services.customers import has_consent
 from gateway.services.read_models import Broker, DeviceView, EnrolledDevice, PaygCredentials
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class DevicePorts(StoragePorts, SettingsPort, Protocol):
+    """Transactions, the clock, the deployment's CA directory and the broker devices are sent to."""
+
 
 MAX_USAGE_DAYS = 92
 
@@ -52,7 +59,7 @@ def may_store_usage(session: Session, device: Device) -> bool:
     return has_consent(session, device.owner_customer_id, ConsentKind.DEVICE_USAGE)
 
 
-def certificate_authority(gw: Gateway) -> CertificateAuthority:
+def certificate_authority(gw: DevicePorts) -> CertificateAuthority:
     try:
         return CertificateAuthority.open(gw.settings.pki_dir)
     except PkiError as exc:
@@ -60,7 +67,7 @@ def certificate_authority(gw: Gateway) -> CertificateAuthority:
         raise InvalidRequest("pki_not_configured", "Device enrollment is not set up on this gateway.") from exc
 
 
-def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment, enrollment_token: str | None = None) -> EnrolledDevice:
+def enroll_device(gw: DevicePorts, merchant_id: str, enrollment: Enrollment, enrollment_token: str | None = None) -> EnrolledDevice:
     """Enroll a device for the merchant; with an enrollment token, the token is spent in the same
     transaction (used once, and only if the enrollment commits)."""
     signing_key = _signing_key(enrollment.signing_key)
@@ -106,7 +113,7 @@ def _signing_key(pem: str) -> wire.VerifyingKey:
                              "signing_key") from exc
 
 
-def get_device(gw: Gateway, merchant_id: str, device_id: str) -> DeviceView:
+def get_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     with gw.db.unit_of_work() as session:
         return DeviceView.from_row(_owned(session, merchant_id, device_id))
 
@@ -115,7 +122,7 @@ def _owned(session: Session, merchant_id: str, device_id: str, lock: bool = Fals
     return owned(session, Device, merchant_id, device_id, "device", lock=lock)
 
 
-def revoke_device(gw: Gateway, merchant_id: str, device_id: str) -> DeviceView:
+def revoke_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     """Revoke the device: ingest refuses its messages from this commit on, its pending payment
     confirmations expire, and its certificate goes on the CRL (the broker refuses it once it
     has re-read the CRL)."""
@@ -135,7 +142,7 @@ def revoke_device(gw: Gateway, merchant_id: str, device_id: str) -> DeviceView:
     return DeviceView.from_row(device)
 
 
-def device_usage(gw: Gateway, merchant_id: str, device_id: str, start: date, end: date) -> list[dict]:
+def device_usage(gw: DevicePorts, merchant_id: str, device_id: str, start: date, end: date) -> list[dict]:
     """Daily usage aggregates for [start, end] (UTC days, both included)."""
     if end < start:
         raise InvalidRequest("parameter_invalid", "'to' must not be before 'from'.", "to")

@@ -16,7 +16,7 @@ from gateway.domain.clock import as_utc
 from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import DeliveryStatus, listens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts
 from gateway.services.read_models import DeliveryView, EventDetail, EventView
 
 # The payment states a merchant hears about, and the event each one raises.
@@ -121,7 +121,7 @@ def refund_snapshot(refund: Refund) -> dict:
 # ---- reading events, and asking for a redelivery ------------------------------------------------
 
 def list_events(
-    gw: Gateway,
+    gw: StoragePorts,
     merchant_id: str,
     limit: int,
     starting_after: str | None,
@@ -145,12 +145,12 @@ def list_events(
     return [EventView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
-def get_event(gw: Gateway, merchant_id: str, event_id: str) -> EventDetail:
+def get_event(gw: StoragePorts, merchant_id: str, event_id: str) -> EventDetail:
     with gw.db.unit_of_work() as session:
         return _detail(session, _owned(session, merchant_id, event_id))
 
 
-def redeliver(gw: Gateway, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
+def redeliver(gw: StoragePorts, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
     """Send the event again, now, with the same id and body: to one endpoint, or to every enabled
     endpoint that got it before or listens for its type now. The retry schedule starts afresh."""
     now = as_utc(gw.clock())

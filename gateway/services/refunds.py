@@ -16,14 +16,14 @@ from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import events
-from gateway.bootstrap import Gateway
+from gateway.services.ports import BankPorts
 from gateway.services.payments import locked_payment
 from gateway.services.read_models import RefundView
 
 log = logging.getLogger(__name__)
 
 
-def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | None) -> RefundView:
+def create_refund(gw: BankPorts, merchant_id: str, payment_id: str, amount: int | None) -> RefundView:
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
         if payment.purpose == "installment":
@@ -58,7 +58,7 @@ def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | 
     return RefundView.from_row(refund)
 
 
-def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
+def apply_refund_result(gw: BankPorts, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
     """Settle a pending refund by what the bank said; with both rows locked. Idempotent."""
     if refund.status != "pending":
         return
@@ -79,7 +79,7 @@ def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund:
     events.record_refund_change(session, refund, gw.clock())
 
 
-def get_refund(gw: Gateway, merchant_id: str, refund_id: str) -> RefundView:
+def get_refund(gw: BankPorts, merchant_id: str, refund_id: str) -> RefundView:
     with gw.db.unit_of_work() as session:
         refund = session.execute(
             select(Refund).where(Refund.id == refund_id, Refund.merchant_id == merchant_id)

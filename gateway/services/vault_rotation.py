@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway.adapters.db.installment_models import DevicePaygCredential
 from gateway.adapters.db.models import CardToken, Customer
 from gateway.adapters.db.webhook_models import WebhookEndpoint
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
 
 BATCH = 500
 
@@ -23,11 +23,11 @@ PROTECTED = (
 )
 
 
-def reencrypt_all(gw: Gateway) -> int:
+def reencrypt_all(gw: VaultPorts) -> int:
     return sum(_reencrypt(gw, *spec) for spec in PROTECTED)
 
 
-def _reencrypt(gw: Gateway, model, key_column, attribute: str, associated) -> int:
+def _reencrypt(gw: VaultPorts, model, key_column, attribute: str, associated) -> int:
     changed = 0
     last_id = ""
     while True:

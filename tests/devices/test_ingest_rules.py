@@ -120,10 +120,10 @@ def test_telemetry_body_is_dropped_but_sequence_spent_without_usage_consent(any_
 # ---- confirmations at the message level --------------------------------------------------------
 
 @pytest.fixture
-def outcomes(monkeypatch):
+def outcomes(any_gw, monkeypatch):
     recorded = []
-    monkeypatch.setattr(device_confirmations, "on_confirmation",
-                        lambda gw, payment_id, approved, reason="": recorded.append((payment_id, approved, reason)))
+    monkeypatch.setattr(any_gw, "confirmation_decided",
+                        lambda payment_id, approved, reason: recorded.append((payment_id, approved, reason)))
     return recorded
 
 

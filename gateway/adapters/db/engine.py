@@ -63,10 +63,6 @@ class Database:
         # (ledger transactions): a unit of work carries it in session.info["clock"].
         self.clock: Callable[[], datetime] | None = None
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back otherwise."""

@@ -14,19 +14,17 @@ from datetime import timedelta
 from gateway.adapters import webhook_http
 from gateway.services import webhooks
 from gateway.bootstrap import Gateway
+from gateway.config import Settings
 from gateway.sdk.webhooks import HEADER, signature_header
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_BATCH = 10
+DEFAULT_TIMEOUT_SECONDS = Settings.webhook_timeout_seconds
+DEFAULT_BATCH = Settings.webhook_batch
 
 
 def run_once(gw: Gateway) -> int:
-    env = gw.settings.env
-    timeout = float(env.get("PAYGATE_WEBHOOK_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS)
-    batch = int(env.get("PAYGATE_WEBHOOK_BATCH") or DEFAULT_BATCH)
-    return deliver_due(gw, batch=batch, timeout=timeout)
+    return deliver_due(gw, batch=gw.settings.webhook_batch, timeout=gw.settings.webhook_timeout_seconds)
 
 
 def deliver_due(gw: Gateway, batch: int = DEFAULT_BATCH, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> int:
