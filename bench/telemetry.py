@@ -163,10 +163,10 @@ def make_fleet(gw: Gateway, root: Path, args) -> list[BenchDevice]:
         (home / "tls.cert.pem").write_text("".join(enrolled.certificate_chain))
         (home / "ca.cert.pem").write_text(enrolled.ca_certificate)
         now_ms = int(time.time() * 1000)
-        envelopes = [wire.seal(signing_key, enrolled.device.id, seq, now_ms + seq, wire.TELEMETRY,
+        envelopes = [wire.seal(signing_key, enrolled.id, seq, now_ms + seq, wire.TELEMETRY,
                                {"run_seconds_total": seq * 60, "energy_wh_total": seq * 7, "health": "ok"})
                      for seq in range(1, args.messages + 1)]
-        fleet.append(BenchDevice(enrolled.device.id, home, envelopes))
+        fleet.append(BenchDevice(enrolled.id, home, envelopes))
     return fleet
 
 

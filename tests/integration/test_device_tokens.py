@@ -23,7 +23,9 @@ def _provisioned_device(shop) -> tuple[str, str, int]:
 
 
 def _tokens(shop, plan_id):
-    return installment_plans.get_plan(shop.gw, shop.id, plan_id).device_tokens
+    """The plan's token rows as issued (with their OpenPAYGO counts, which the API does not show)."""
+    with shop.gw.db.unit_of_work() as session:
+        return list(session.execute(select(DeviceToken).where(DeviceToken.plan_id == plan_id).order_by(DeviceToken.id)).scalars())
 
 
 def test_tokens_follow_the_plan_and_decode_with_openpaygo(shop, time_machine):
