@@ -50,10 +50,9 @@ def allow_private_networks(gw: Gateway) -> bool:
     """May webhooks go to loopback/private/link-local addresses? In test mode (sandbox endpoints
     on) yes, so a developer's local receiver works; in production only with
     PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1."""
-    raw = (gw.settings.env.get("PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS") or "").strip().lower()
-    if not raw:
+    if gw.settings.webhook_allow_private_networks is None:
         return gw.settings.sandbox_endpoints
-    return raw not in ("0", "false", "no", "off")
+    return gw.settings.webhook_allow_private_networks
 
 
 def check_url(gw: Gateway, url: str) -> None:
