@@ -93,7 +93,7 @@ class DeviceCommand(Base):
     id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times a relay claimed it to publish
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A relay is publishing it until then; other relays skip it meanwhile (NULL: nobody is).
