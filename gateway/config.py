@@ -35,12 +35,6 @@ class Settings:
     device_clock_skew_seconds: int = 300
     device_max_message_age_seconds: int = 7 * 24 * 3600
     confirmation_ttl_seconds: int = 120
-    # Webhooks: the HTTP timeout per attempt, deliveries a worker claims at a time, and whether
-    # they may go to loopback/private/link-local addresses (None: only in test mode, i.e. with
-    # sandbox_endpoints, so a developer's local receiver works).
-    webhook_timeout_seconds: float = 10.0
-    webhook_batch: int = 10
-    webhook_allow_private_networks: bool | None = None
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -70,19 +64,12 @@ _TYPES = {
     "max_body_bytes": int,
     "installment_credit_limit": int,
     "db_pool_size": int,
-    "sandbox_endpoints": lambda raw: _flag(raw),
+    "sandbox_endpoints": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", ""),
     "pki_dir": Path,
     "device_clock_skew_seconds": int,
     "device_max_message_age_seconds": int,
     "confirmation_ttl_seconds": int,
-    "webhook_timeout_seconds": float,
-    "webhook_batch": int,
-    "webhook_allow_private_networks": lambda raw: None if not raw.strip() else _flag(raw),
 }
-
-
-def _flag(raw: str) -> bool:
-    return raw.strip().lower() not in ("0", "false", "no", "off", "")
 
 
 def _convert(name: str, raw: str):

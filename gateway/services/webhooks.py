@@ -50,9 +50,10 @@ def allow_private_networks(gw: Gateway) -> bool:
     """May webhooks go to loopback/private/link-local addresses? In test mode (sandbox endpoints
     on) yes, so a developer's local receiver works; in production only with
     PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1."""
-    if gw.settings.webhook_allow_private_networks is None:
+    raw = (gw.settings.env.get("PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS") or "").strip().lower()
+    if not raw:
         return gw.settings.sandbox_endpoints
-    return gw.settings.webhook_allow_private_networks
+    return raw not in ("0", "false", "no", "off")
 
 
 def check_url(gw: Gateway, url: str) -> None:

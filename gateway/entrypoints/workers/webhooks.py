@@ -1,7 +1,7 @@
 """The webhooks queue: claim due deliveries, POST each signed event, settle the attempt.
 
-Settings (gateway.config, from the environment): PAYGATE_WEBHOOK_TIMEOUT_SECONDS (default 10) per
-HTTP call, PAYGATE_WEBHOOK_BATCH (default 10) deliveries claimed at a time, and
+Settings (environment): PAYGATE_WEBHOOK_TIMEOUT_SECONDS (default 10) per HTTP call,
+PAYGATE_WEBHOOK_BATCH (default 10) deliveries claimed at a time, and
 PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS (default: only in test mode) to deliver to loopback or
 private addresses. A claim's lease covers the whole batch at the timeout plus a minute, so a slow
 batch is never taken over by another worker while it is still running, and a crashed worker's
@@ -18,16 +18,19 @@ from gateway.sdk.webhooks import HEADER, signature_header
 
 log = logging.getLogger(__name__)
 
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_BATCH = 10
+
 
 def run_once(gw: Gateway) -> int:
-    return deliver_due(gw)
+    env = gw.settings.env
+    timeout = float(env.get("PAYGATE_WEBHOOK_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS)
+    batch = int(env.get("PAYGATE_WEBHOOK_BATCH") or DEFAULT_BATCH)
+    return deliver_due(gw, batch=batch, timeout=timeout)
 
 
-def deliver_due(gw: Gateway, batch: int | None = None, timeout: float | None = None) -> int:
-    """One batch (of the configured size and timeout unless given): returns the number of
-    attempts made (delivered or not)."""
-    batch = gw.settings.webhook_batch if batch is None else batch
-    timeout = gw.settings.webhook_timeout_seconds if timeout is None else timeout
+def deliver_due(gw: Gateway, batch: int = DEFAULT_BATCH, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> int:
+    """One batch: returns the number of attempts made (delivered or not)."""
     lease = timedelta(seconds=batch * timeout + 60)
     allow_private = webhooks.allow_private_networks(gw)
     jobs = webhooks.claim_due(gw, batch, lease)
