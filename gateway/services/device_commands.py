@@ -13,14 +13,15 @@ repeated command (same nonce, same token) as the same request.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 
 from gateway.adapters.db.device_models import DeviceCommand
-from gateway.bootstrap import Gateway
+from gateway.adapters.db.engine import Database
 from gateway.domain.clock import as_utc
 
 # Long beside the relay's wait for acknowledgements (2 s): a lease runs out only when its relay
@@ -28,6 +29,13 @@ from gateway.domain.clock import as_utc
 CLAIM_LEASE = timedelta(seconds=30)
 # A command nobody could deliver for a day (a device that never subscribed) is no longer tried.
 GIVE_UP_AFTER = timedelta(days=1)
+
+
+class OutboxPorts(Protocol):
+    """What these use cases take: transactions and the time (the composition root meets it)."""
+
+    db: Database
+    clock: Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class ClaimedCommand:
     claimed_until: datetime  # the lease; also tells this claim from a later one on the same row
 
 
-def claim_due(gw: Gateway, limit: int, lease: timedelta = CLAIM_LEASE) -> list[ClaimedCommand]:
+def claim_due(gw: OutboxPorts, limit: int, lease: timedelta = CLAIM_LEASE) -> list[ClaimedCommand]:
     """Claim up to `limit` unsent commands, oldest first, that no live claim holds; committed on
     return, so the caller publishes with no transaction open."""
     now = as_utc(gw.clock())
@@ -64,7 +72,7 @@ def claim_due(gw: Gateway, limit: int, lease: timedelta = CLAIM_LEASE) -> list[C
         return [ClaimedCommand(row.id, row.device_id, bytes(row.payload), claimed_until) for row in rows]
 
 
-def record_delivered(gw: Gateway, commands: Iterable[ClaimedCommand]) -> None:
+def record_delivered(gw: OutboxPorts, commands: Iterable[ClaimedCommand]) -> None:
     """Mark commands sent: the broker acknowledged them and had a session to give them to. True
     whoever holds the claim by now, so it is recorded even if the lease ran out meanwhile."""
     ids = [command.id for command in commands]
@@ -76,7 +84,7 @@ def record_delivered(gw: Gateway, commands: Iterable[ClaimedCommand]) -> None:
                         .values(sent_at=as_utc(gw.clock()), claimed_until=None))
 
 
-def release(gw: Gateway, commands: Iterable[ClaimedCommand]) -> None:
+def release(gw: OutboxPorts, commands: Iterable[ClaimedCommand]) -> None:
     """Give back the claims on commands that did not reach a device, so the next pass tries them
     again at once rather than when their lease runs out. A claim another relay has taken since
     (after ours ran out) is left alone."""
