@@ -110,11 +110,13 @@ def test_usage_endpoint_aggregates_stored_telemetry_per_day(any_gw, ingestor, an
 def test_telemetry_body_is_dropped_but_sequence_spent_without_usage_consent(any_gw, ingestor, phone, monkeypatch):
     import gateway.services.device_ingest as ingest_module
 
+    # Ingest asks the one consent rule, gateway.services.devices.may_store_usage (the single
+    # function the customers issue replaces), so answering "no" for it is what happens here.
+    assert ingest_module.may_store_usage is devices.may_store_usage
     monkeypatch.setattr(ingest_module, "may_store_usage", lambda session, device: False)
     assert ingestor.process([phone.message()]).stored == 1
     with any_gw.db.unit_of_work() as session:
         assert session.scalars(select(DeviceMessage.body).where(DeviceMessage.device_id == phone.id)).one() is None
-    assert devices.may_store_usage  # the single function the customers issue replaces
 
 
 # ---- confirmations at the message level --------------------------------------------------------
