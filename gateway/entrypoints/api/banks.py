@@ -1,3 +1,5 @@
+"""GET /v1/banks (the national banks), the banks' and wallets' signed callbacks, the wallet app's
+confirmation, and in test mode /v1/sandbox helpers (the SMS code a sandbox bank sent)."""
 from __future__ import annotations
 
 from flask import request

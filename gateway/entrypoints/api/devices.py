@@ -1,3 +1,5 @@
+"""/v1/devices: enrollment (certificate and signing key), revocation, release, usage, and the
+single-use enrollment tokens (/v1/enrollment_tokens)."""
 from __future__ import annotations
 
 from datetime import timedelta

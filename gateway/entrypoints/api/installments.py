@@ -1,3 +1,5 @@
+"""/v1/installment_products, /v1/installment_quotes and /v1/installment_plans: products, quotes,
+plans, early payments, payoff quotes and cancellation."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
