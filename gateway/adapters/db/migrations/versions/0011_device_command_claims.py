@@ -6,7 +6,7 @@ Revises: 0009
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0014'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
