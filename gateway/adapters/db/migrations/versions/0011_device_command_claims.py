@@ -1,7 +1,7 @@
 """device commands: a claim lease, so the relay publishes outside any transaction
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 from alembic import op
 import sqlalchemy as sa
