@@ -8,6 +8,7 @@ from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
 from gateway.entrypoints.api import devices as device_api
+from gateway.entrypoints.api import funds as fund_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.errors import error_response
 from gateway.entrypoints.api.schemas import ErrorOut
@@ -48,7 +49,9 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
+    api.register_blueprint(fund_api.blp)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
+        api.register_blueprint(fund_api.sandbox)
     app.register_error_handler(DomainError, error_response)
     return app

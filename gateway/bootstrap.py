@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
+from gateway.adapters.trading_calendar import ShanghaiCalendar
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
+from gateway.domain.fund import TradingCalendar
 
 
 def system_clock() -> datetime:
@@ -25,8 +27,12 @@ class Gateway:
     clock: Callable[[], datetime] = field(default=system_clock)
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
+    # Shanghai exchange trading days (fund cut-offs and confirmations); built from settings unless given
+    calendar: TradingCalendar | None = None
 
     def __post_init__(self) -> None:
+        if self.calendar is None:
+            self.calendar = ShanghaiCalendar(self.settings.trading_calendar_file)
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
             self.db.clock = lambda: self.clock()
         if not self.connectors:

@@ -55,6 +55,11 @@ class Settings:
     def vault_key_file(self) -> Path:
         return self.var_dir / "dev-vault-keys.json"
 
+    @property
+    def trading_calendar_file(self) -> Path:
+        """The operator's trading-day overrides (gateway/adapters/trading_calendar.py)."""
+        return self.var_dir / "trading_calendar.txt"
+
 
 _TYPES = {
     "var_dir": Path,

@@ -10,7 +10,7 @@ and reconciliation work for it as for any payment; `payment_settled` is where it
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -124,9 +124,12 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> InstallmentPlan:
+def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None,
+                source: str = "card", fund_id: str | None = None) -> InstallmentPlan:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
-    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending."""
+    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending.
+    With `source` "fund", installments are paid from the customer's units of `fund_id` when due,
+    and the card pays what the fund cannot."""
     from gateway.services import payments
 
     with gw.db.unit_of_work() as session:
@@ -140,6 +143,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
         product = _owned_product(session, merchant_id, product_id)
         if device_id is not None:
             _require_device(session, merchant_id, device_id)
+        _check_source(session, merchant_id, source, fund_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
         available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
@@ -150,6 +154,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
             term_months=term_months, method=product.method, apr=offer.schedule.apr, start_date=local_today(gw), state="pending",
             delinquency=rules.Delinquency.CURRENT.value, late_fees_charged=0, created_at=gw.clock(),
             down_payment_payment_id=new_id("pay") if offer.down_payment else None,
+            funding_source=source, source_fund_id=fund_id if source == "fund" else None,
         )
         session.add(plan)
     if offer.down_payment == 0:
@@ -164,6 +169,17 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
     )
     log.info("plan %s: down payment %s is %s", plan.id, down.id, down.status)
     return get_plan(gw, merchant_id, plan.id).plan
+
+
+def _check_source(session: Session, merchant_id: str, source: str, fund_id: str | None) -> None:
+    if source not in ("card", "fund"):
+        raise InvalidRequest("source_invalid", 'source must be "card" or "fund".', "source")
+    if source == "fund":
+        if not fund_id:
+            raise InvalidRequest("parameter_missing", 'A plan paid from the fund names the fund: send "fund".', "fund")
+        from gateway.services.funds import owned_fund
+
+        owned_fund(session, merchant_id, fund_id)
 
 
 def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
@@ -280,12 +296,17 @@ class _Claim:
 def _plain(plan: InstallmentPlan, item: Installment) -> bool:
     """An installment nothing else hangs on: on time, untouched, not the last, no device."""
     return (plan.delinquency == rules.Delinquency.CURRENT.value and plan.device_id is None and item.number < plan.term_months
+            and plan.funding_source == "card"
             and item.late_fee == 0 and item.paid_principal == item.paid_interest == item.waived_interest == 0)
 
 
 def _debit_one(gw: Gateway, claim: _Claim) -> None:
     from gateway.services import payments
 
+    if claim.plan.funding_source == "fund":
+        claim = _from_fund(gw, claim)
+        if claim is None:
+            return
     plan = claim.plan
     request = payments.NewPayment(claim.amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
                                   description=f"installment {claim.number} of plan {plan.id}", metadata={"installment": str(claim.number)},
@@ -296,6 +317,23 @@ def _debit_one(gw: Gateway, claim: _Claim) -> None:
         with gw.db.unit_of_work() as session:
             plan = _locked_plan(session, plan.merchant_id, plan.id)
             _attempt_failed(gw, session, plan, _installment(session, plan.id, claim.number), refused.code)
+
+
+def _from_fund(gw: Gateway, claim: _Claim) -> _Claim | None:
+    """Pay the installment from the plan's fund as far as the units and the day's fast cap go;
+    the claim for the rest, to debit from the card (None when the fund paid it all)."""
+    from gateway.services import fund_orders
+
+    taken = fund_orders.pay_installment(gw, claim.plan, claim.payment_id, claim.amount, claim.number)
+    if taken == 0:
+        return claim
+    if taken == claim.amount:
+        return None
+    rest = replace(claim, payment_id=new_id("pay"), amount=claim.amount - taken)
+    with gw.db.unit_of_work() as session:  # claimed again for the card's debit of the rest
+        item = _installment(session, claim.plan.id, claim.number)
+        item.status, item.collecting_payment_id, item.next_attempt_at = "collecting", rest.payment_id, gw.clock() + CLAIM_LEASE
+    return rest
 
 
 def _collect_in_bulk(gw: Gateway, claims: list[_Claim]) -> list[_Claim]:

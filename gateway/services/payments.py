@@ -273,14 +273,18 @@ def apply_result(gw: Gateway, session: Session, payment: Payment, result: Connec
     elif payment.capture_method == CaptureMethod.MANUAL.value:
         payment.status = PaymentStatus.REQUIRES_CAPTURE.value
         payment.amount_capturable = payment.amount
-    elif payment.purpose == "installment":
-        # Collected for a plan: the plan books it (principal, interest, fees), not the merchant.
+    elif payment.purpose in ("installment", "fund_purchase"):
+        # Collected for a plan, or into a fund: the plan or the fund books it, not the merchant.
         payment.status = PaymentStatus.SUCCEEDED.value
         payment.amount_received = payment.amount
     else:
         _book_capture(session, payment, payment.amount)
     events.record_payment_change(session, payment, now)
     log.info("payment %s %s", payment.id, payment.status)
+    if payment.purpose == "fund_purchase":
+        from gateway.services import fund_orders  # funds are built on payments, not the other way round
+
+        fund_orders.subscription_payment_settled(gw, session, payment)
     if payment.installment_plan_id:
         # Imported here: installment plans are built on payments, not the other way round.
         from gateway.services import installment_plans
