@@ -206,12 +206,12 @@ def redeem(gw: Gateway, merchant_id: str, customer_id: str, fund_id: str, amount
 def fast_used(session: Session, customer_id: str, fund_id: str, day: date) -> int:
     """Fast redemptions (to a card or an installment) the customer made from the fund on this
     Beijing day; failed ones gave their units back and do not count."""
-    return session.execute(
+    return int(session.execute(
         select(func.coalesce(func.sum(FundRedemption.amount), 0)).where(
             FundRedemption.customer_id == customer_id, FundRedemption.fund_id == fund_id, FundRedemption.local_day == day,
             FundRedemption.speed == rules.Speed.FAST.value, FundRedemption.status != "failed",
         )
-    ).scalar_one()
+    ).scalar_one())
 
 
 def pay_due(gw: Gateway, batch: int = 100) -> int:
