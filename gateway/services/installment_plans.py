@@ -403,7 +403,8 @@ def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
 
 def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> Payment:
     """Early or manual payment from the plan's card: the next installment, any amount, or the
-    payoff amount (future interest waived on the declining-balance methods)."""
+    payoff amount (future interest waived on the declining-balance methods). A plan paid from a
+    fund pays its next installment from the fund (the card pays what the fund cannot)."""
     from gateway.services import payments
 
     with gw.db.unit_of_work() as session:
@@ -426,6 +427,13 @@ def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int 
         for item in unpaid:  # no scheduled debit may start while this one runs
             item.status, item.collecting_payment_id = "collecting", payment_id
             item.next_attempt_at = gw.clock() + CLAIM_LEASE
+        number = unpaid[0].number
+    if plan.funding_source == "fund" and kind == "next":
+        claim = _from_fund(gw, _Claim(plan, 0, number, payment_id, owed, 0, 0, date.min, False))
+        if claim is None:
+            with gw.db.unit_of_work() as session:
+                return session.execute(select(Payment).where(Payment.id == payment_id)).scalar_one()
+        payment_id, owed = claim.payment_id, claim.amount
     request = payments.NewPayment(owed, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
                                   description=f"{kind} payment, plan {plan.id}", metadata={"intent": kind},
                                   purpose="installment", installment_plan_id=plan.id)

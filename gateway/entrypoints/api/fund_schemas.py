@@ -160,4 +160,4 @@ class StatementList(Schema):
 
 
 class FundQueueOut(Schema):
-    done = fields.Integer()
+    done = fields.Integer(metadata={"description": "Jobs the pass did."})

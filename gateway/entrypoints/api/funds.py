@@ -9,7 +9,8 @@ from gateway.entrypoints.api.fund_schemas import (
     StatementQuery, SubscriptionCreate, SubscriptionOut, YieldList, YieldQuery,
 )
 from gateway.entrypoints.api.idempotency import idempotent
-from gateway.services import fund_accrual, fund_holdings, fund_orders, funds
+from gateway.entrypoints.workers import load
+from gateway.services import fund_holdings, fund_orders, funds
 
 blp = ApiBlueprint("funds", __name__, url_prefix="/v1", description="Money-market fund (Huoqibao): income feed, yields, subscriptions, redemptions.")
 
@@ -105,13 +106,13 @@ def statements(query, customer_id):
     return {"customer": customer_id, "data": fund_holdings.statements(gateway(), principal().merchant_id, customer_id, query["month"])}
 
 
-sandbox = ApiBlueprint("fund_sandbox", __name__, url_prefix="/v1/sandbox", description="Test mode only: run the fund's daily work now.")
+sandbox = ApiBlueprint("fund_sandbox", __name__, url_prefix="/v1/sandbox", description="Test mode only: run a worker queue now.")
 
 
-@sandbox.route("/funds/run", methods=["POST"])
+@sandbox.route("/queues/<any(fund, installments):queue>/run", methods=["POST"])
 @sandbox.response(200, FundQueueOut)
-def run_fund_queue():
-    """One pass of the `fund` worker queue (confirmations, accrual, due payouts), so a test or a
-    demo that travels in time need not run a worker."""
+def run_queue(queue):
+    """One pass of a worker queue (`fund`: confirmations, accrual, due payouts; `installments`:
+    due debits), so a test or a demo that travels in time need not run `paygate worker`."""
     require_key()
-    return {"done": fund_accrual.run_once(gateway())}
+    return {"done": load(queue)(gateway())}

@@ -68,6 +68,10 @@ def upgrade() -> None:
     with op.batch_alter_table('fund_holdings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fund_holdings_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_fund_holdings_fund_seq', ['fund_id', 'seq'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        # Accrual rewrites every holding once a day, never an indexed column: room left on each
+        # page lets PostgreSQL update in place (HOT), without touching the indexes.
+        op.execute('ALTER TABLE fund_holdings SET (fillfactor = 70)')
 
     op.create_table('fund_income_figures',
     sa.Column('fund_id', sa.String(length=40), nullable=False),
