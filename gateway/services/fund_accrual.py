@@ -325,6 +325,9 @@ def reconcile(gw: Gateway, day: date) -> list[ReconcileLine]:
             figure = session.get(FundIncomeFigure, (fund.id, day))
             run = session.execute(select(FundAccrualRun).where(FundAccrualRun.fund_id == fund.id, FundAccrualRun.day == day)).scalar_one_or_none()
             if figure is None:
+                first = session.execute(select(func.min(FundIncomeFigure.day)).where(FundIncomeFigure.fund_id == fund.id)).scalar_one()
+                if first is None or first > day:
+                    continue  # the fund's feed had not begun
                 lines.append(ReconcileLine(fund.id, fund.code, day, None, 0, 0, 0, 0, ["no figure from the manager for this day"]))
                 continue
             if run is None or run.status != "done":

@@ -83,3 +83,42 @@ def test_a_friday_evening_subscription_earns_from_tuesday_and_comes_back_fast_an
     assert statement["closing"] == units - 400_000
     assert [line["amount"] for line in statement["lines"] if line["kind"] == "income"] == [e for e in expected if e]
     assert verify(shop.gw).ok
+
+
+def test_accrue_and_reconcile_from_the_command_line(shop, time_machine, monkeypatch):
+    from click.testing import CliRunner
+
+    from gateway.adapters.db.fund_models import FundHolderIncome, FundHolding
+    from gateway.entrypoints.cli import main as cli
+
+    manager = Manager()
+    fund = create_fund(shop, manager)
+    customer, card = fund_customer(shop)
+    time_machine.travel_to(beijing(date(2026, 11, 2)))
+    assert subscribe(shop, customer, card, fund, 250_000).status_code == 200
+    time_machine.travel_to(beijing(date(2026, 11, 3), 9))
+    run_fund_queue(shop.gw)  # confirmed; no figure yet
+    time_machine.travel_to(beijing(date(2026, 11, 6)))
+    feed(shop, manager, fund, date(2026, 11, 1), ["1.1111", "2.2222", "3.3333", "4.4444", "0.5555"])
+    monkeypatch.setenv("PAYGATE_DATABASE_URL", shop.gw.settings.database_url)
+    monkeypatch.setenv("PAYGATE_VAR_DIR", str(shop.gw.settings.var_dir))
+    runner = CliRunner()
+
+    accrued = runner.invoke(cli, ["fund", "accrue", "--date", "2026-11-04", "--fund", fund["id"]])
+    assert accrued.exit_code == 0, accrued.output
+    assert [line.split()[1] for line in accrued.output.splitlines()] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    earned = income(250_000, "3.3333")
+    assert holding(shop, customer, fund)["units"] == 250_000 + earned + income(250_000 + earned, "4.4444")
+    assert runner.invoke(cli, ["fund", "accrue", "--date", "2026-11-04", "--fund", fund["id"]]).exit_code == 0  # again: no change
+    assert holding(shop, customer, fund)["units"] == 250_000 + earned + income(250_000 + earned, "4.4444")
+
+    ok = runner.invoke(cli, ["fund", "reconcile", "--date", "2026-11-04"])
+    assert f"ok       {fund['id']}" in ok.output
+    pending = runner.invoke(cli, ["fund", "reconcile", "--date", "2026-11-05"])
+    assert pending.exit_code == 1 and "not accrued yet" in pending.output
+    with shop.gw.db.unit_of_work() as session:  # a holder's record tampered with
+        seq = session.execute(select(FundHolding.seq).where(FundHolding.fund_id == fund["id"])).scalar_one()
+        session.execute(FundHolderIncome.__table__.update().where(FundHolderIncome.holding_seq == seq, FundHolderIncome.day == date(2026, 11, 4))
+                        .values(income=FundHolderIncome.income + 1))
+    tampered = runner.invoke(cli, ["fund", "reconcile", "--date", "2026-11-04"])
+    assert tampered.exit_code == 1 and f"MISMATCH {fund['id']}" in tampered.output
