@@ -187,11 +187,15 @@ def redeem(gw: Gateway, merchant_id: str, customer_id: str, fund_id: str, amount
         _require_units(holding, amount)
         if speed is rules.Speed.FAST:
             rules.check_fast_cap(fund.fast_redemption_daily_cap, fast_used(session, customer_id, fund.id, today), amount)
-        order = rules.order_days(gw.calendar, now, rules.parse_cutoff(fund.cutoff))
+        if speed is rules.Speed.FAST:  # paid today, whatever the exchange does
+            trade_day, pay_day = today, today
+        else:
+            order = rules.order_days(gw.calendar, now, rules.parse_cutoff(fund.cutoff))
+            trade_day, pay_day = order.trade_day, order.next_trading_day
         redemption = FundRedemption(
             id=new_id("fred"), merchant_id=merchant_id, fund_id=fund.id, customer_id=customer_id, amount=amount, speed=speed.value,
-            saved_card_id=card_id, status="paying" if speed is rules.Speed.FAST else "pending", local_day=today, trade_day=order.trade_day,
-            pay_day=today if speed is rules.Speed.FAST else order.next_trading_day, created_at=now,
+            saved_card_id=card_id, status="paying" if speed is rules.Speed.FAST else "pending", local_day=today, trade_day=trade_day,
+            pay_day=pay_day, created_at=now,
             next_check_at=now + PAYOUT_CHECK_DELAY if speed is rules.Speed.FAST else None,
         )
         session.add(redemption)
