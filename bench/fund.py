@@ -20,6 +20,7 @@ database is dropped at the end, whatever happens.
 from __future__ import annotations
 
 import argparse
+import base64
 import multiprocessing
 import secrets
 import sys
@@ -90,7 +91,8 @@ def run(url: str, holders: int, workers: int) -> int:
     floor_fund, accrual_fund = (seed(gw, merchant.id, pem, key, code, holders) for code in ("000001", "000002"))
     with gw.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE")
-    print(f"seeded 2 funds x {holders:,} holders with set-based SQL in {time.perf_counter() - started:.1f} s; 2 cores on this machine")
+    print(f"seeded 2 funds x {holders:,} holders with set-based SQL in {time.perf_counter() - started:.1f} s; "
+          f"{multiprocessing.cpu_count()} cores on this machine", flush=True)
 
     r = rules.income_per_10k_int(Decimal(FIGURE))
     started = time.perf_counter()
@@ -129,7 +131,7 @@ def seed(gw: Gateway, merchant_id: str, pem: str, key, code: str, holders: int) 
         session.execute(text("UPDATE funds SET units_outstanding = :total WHERE id = :fund"), {"total": total, "fund": fund.id})
         entry = JournalEntry("bench_seed", fund.id).debit(fund_manager_position(fund.id), int(total)).credit(fund_holdings(fund.id), int(total))
         ledger.post(session, entry)
-    signature = __import__("base64").b64encode(key.sign(rules.signed_feed_message(DAY, FIGURE))).decode()
+    signature = base64.b64encode(key.sign(rules.signed_feed_message(DAY, FIGURE))).decode()
     funds.record_income(gw, merchant_id, fund.id, [funds.FeedLine(DAY, FIGURE, signature)])
     return fund.id
 

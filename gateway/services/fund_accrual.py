@@ -32,7 +32,7 @@ from gateway.domain import fund as rules
 from gateway.domain import ledger as books
 from gateway.domain.errors import Conflict, NotFound
 from gateway.services import events
-from gateway.services.fund_orders import check_payouts, confirm_due, pay_due
+from gateway.services.fund_orders import check_payouts, confirm_due, pay_due, repay_advances
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,13 @@ class AccrualView:
 
 def run_once(gw: Gateway) -> int:
     """The `fund` worker queue: confirm due subscriptions, accrue the next day of each fund whose
-    figure has arrived, pay due normal redemptions, and ask banks about unanswered payouts."""
+    figure has arrived, pay due normal redemptions, ask banks about unanswered payouts, and book
+    the manager's settlement of yesterday's fast redemptions."""
     done = confirm_due(gw)
     for fund_id, day in next_days_to_accrue(gw):
         view = accrue_fund_day(gw, fund_id, day)
         done += view.status == "done"
-    return done + pay_due(gw) + check_payouts(gw)
+    return done + pay_due(gw) + check_payouts(gw) + repay_advances(gw)
 
 
 def next_days_to_accrue(gw: Gateway) -> list[tuple[str, date]]:

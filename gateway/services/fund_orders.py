@@ -28,7 +28,7 @@ from gateway.domain import ledger as books
 from gateway.domain.banks import bank_by_code
 from gateway.domain.clock import beijing_date
 from gateway.domain.consent import ConsentKind
-from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
+from gateway.domain.errors import DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.money import MAX_AMOUNT_FEN
 from gateway.services import events
@@ -249,6 +249,27 @@ def check_payouts(gw: Gateway, batch: int = 100) -> int:
     for redemption_id, connector in asked:
         record_payout(gw, redemption_id, gw.connector(connector).payout_status(redemption_id))
     return len(asked)
+
+
+def repay_advances(gw: Gateway, batch: int = 1000) -> int:
+    """The manager settles fast redemptions on the trading day after they were paid: the
+    partner bank's advance is repaid out of our position with the manager, one entry per fund."""
+    now = gw.clock()
+    today = beijing_date(now)
+    with gw.db.unit_of_work() as session:
+        paid = session.execute(
+            select(FundRedemption).where(FundRedemption.speed == rules.Speed.FAST.value, FundRedemption.status == "paid",
+                                         FundRedemption.saved_card_id.is_not(None), FundRedemption.advance_repaid_at.is_(None))
+            .order_by(FundRedemption.seq).limit(batch).with_for_update(skip_locked=True)
+        ).scalars().all()
+        settled: dict[str, int] = {}
+        for redemption in paid:
+            if rules.next_trading_day(gw.calendar, redemption.local_day) <= today:
+                redemption.advance_repaid_at = now
+                settled[redemption.fund_id] = settled.get(redemption.fund_id, 0) + redemption.amount
+        for fund_id, amount in sorted(settled.items()):
+            ledger.post(session, books.fund_advance_repaid_entry(reference=f"{fund_id}:{today.isoformat()}", fund_id=fund_id, amount=amount))
+    return len(settled)
 
 
 def _pay_out(gw: Gateway, redemption_id: str) -> None:

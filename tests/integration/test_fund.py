@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from gateway.adapters.db import ledger_repository
 from gateway.adapters.db.models import Event
 from gateway.services.fund_accrual import reconcile
 from gateway.services.ledger import verify
@@ -77,6 +78,10 @@ def test_a_friday_evening_subscription_earns_from_tuesday_and_comes_back_fast_an
     run_fund_queue(shop.gw)
     assert shop.get(f"/v1/fund_redemptions/{normal.json['id']}").json["status"] == "paid"
     assert {e["id"] for e in _events(shop, "fund.redemption.paid")} == {fast.json["id"], normal.json["id"]}
+    with shop.gw.db.unit_of_work() as session:  # the manager settled Saturday's fast redemption on Monday: the bank is repaid
+        advance = ledger_repository.normal_balances(session, f"fund:{fund['id']}:fast_redemption_advance")
+        payable = ledger_repository.normal_balances(session, f"fund:{fund['id']}:redemptions_payable")
+    assert (advance, payable) == ({"CNY": 0}, {"CNY": 0})
 
     statement = shop.get(f"/v1/customers/{customer['id']}/fund_statements?month=2026-12").json["data"][0]
     assert (statement["opening"], statement["subscriptions"], statement["redemptions"], statement["income"]) == (0, 500_000, 400_000, sum(expected))

@@ -4,7 +4,6 @@ and after a crash halfway."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import date, timedelta
 
 import pytest

@@ -190,3 +190,25 @@ def test_monthly_carryover_accrues_then_converts_on_the_first_trading_day(shop, 
     assert verify(shop.gw).ok
     yields = shop.get(f"/v1/funds/{fund['id']}/yields?from=2026-11-01&to=2026-11-01").json["data"]
     assert yields[0]["seven_day_annualized"] == "7.300"
+
+
+def test_a_bank_that_answers_later_settles_the_subscription_by_callback_and_the_payout_by_asking(shop, time_machine):
+    fund = create_fund(shop, Manager())
+    customer, card = fund_customer(shop, bank="CMB")  # joint-stock banks answer by callback
+    time_machine.travel_to(beijing(date(2026, 12, 14)))
+    ordered = subscribe(shop, customer, card, fund, 200_000)
+    assert ordered.json["status"] == "processing"
+    connector = shop.gw.connector("sandbox_joint_stock")
+    body, signature = connector.signed_callback(ordered.json["payment"])
+    assert shop.client.post("/v1/bank_callbacks/sandbox_joint_stock", data=body, headers={"Bank-Signature": signature}).status_code == 200
+    assert shop.get(f"/v1/fund_subscriptions/{ordered.json['id']}").json["status"] == "paid"
+    time_machine.travel_to(beijing(date(2026, 12, 15), 9))
+    run_fund_queue(shop.gw)
+
+    paying = redeem(shop, customer, card, fund, 50_000)
+    assert paying.json["status"] == "paying"
+    assert holding(shop, customer, fund)["pending_redemptions"] == 50_000
+    time_machine.travel(timedelta(minutes=6))
+    run_fund_queue(shop.gw)
+    assert shop.get(f"/v1/fund_redemptions/{paying.json['id']}").json["status"] == "paid"
+    assert verify(shop.gw).ok

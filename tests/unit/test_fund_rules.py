@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import doctest
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest

@@ -127,6 +127,8 @@ class FundRedemption(Base):
     failure_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Fast ones to a card: when the manager's settlement repaid the partner bank's advance.
+    advance_repaid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_fund_redemptions_holder_day", "customer_id", "fund_id", "local_day"),

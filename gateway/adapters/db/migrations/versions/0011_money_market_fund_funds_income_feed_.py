@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('failure_code', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('paid_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('advance_repaid_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_fund_redemptions')),
     sa.UniqueConstraint('id', name=op.f('uq_fund_redemptions_id'))
     )
