@@ -212,3 +212,28 @@ def test_a_bank_that_answers_later_settles_the_subscription_by_callback_and_the_
     run_fund_queue(shop.gw)
     assert shop.get(f"/v1/fund_redemptions/{paying.json['id']}").json["status"] == "paid"
     assert verify(shop.gw).ok
+
+
+def test_orders_are_idempotent_and_fund_events_reach_webhooks(shop, time_machine):
+    from gateway.adapters.db.webhook_models import WebhookDelivery
+
+    endpoint = shop.post("/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["fund.subscription.confirmed", "fund.redemption.paid"]})
+    assert endpoint.status_code == 200, endpoint.json
+    fund = create_fund(shop, Manager())
+    customer, card = fund_customer(shop)
+    time_machine.travel_to(beijing(date(2026, 12, 14)))
+    body = {"fund": fund["id"], "amount": 120_000, "payment_method": card["id"]}
+    first = shop.post(f"/v1/customers/{customer['id']}/fund_subscriptions", body, idempotency_key="sub-1")
+    again = shop.post(f"/v1/customers/{customer['id']}/fund_subscriptions", body, idempotency_key="sub-1")
+    assert first.json == again.json and again.headers["Idempotent-Replayed"] == "true"
+    time_machine.travel_to(beijing(date(2026, 12, 15), 9))
+    run_fund_queue(shop.gw)
+    assert holding(shop, customer, fund)["units"] == 120_000  # one subscription, not two
+
+    redemption = {"fund": fund["id"], "amount": 20_000, "speed": "fast", "card": card["id"]}
+    paid = shop.post(f"/v1/customers/{customer['id']}/fund_redemptions", redemption, idempotency_key="red-1")
+    assert shop.post(f"/v1/customers/{customer['id']}/fund_redemptions", redemption, idempotency_key="red-1").json == paid.json
+    assert holding(shop, customer, fund)["units"] == 100_000
+    with shop.gw.db.unit_of_work() as session:
+        queued = session.execute(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.json["id"])).scalars().all()
+    assert len(queued) == 2  # the confirmation and the payout
