@@ -94,9 +94,6 @@ def accrue(gw: Gateway, day: date, fund_id: str | None = None) -> list[AccrualVi
             ).scalars())
         for pending_day in pending:
             views.append(accrue_fund_day(gw, fund, pending_day))
-        with gw.db.unit_of_work() as session:
-            if session.get(FundIncomeFigure, (fund, day)) is None and fund_id:
-                raise NotFound("income figure", f"{fund} {day}", "date")
     return views
 
 

@@ -50,11 +50,19 @@ def fund_import(fund_id: str, file: Path) -> None:
 def fund_accrue(day, fund_id: str | None) -> None:
     """Credit holders' income for every day up to DATE whose figure arrived, in order. Runs each
     day once, also beside workers and after a crash (it resumes)."""
+    from gateway.domain.errors import DomainError
     from gateway.services.fund_accrual import accrue
 
-    for view in accrue(_gateway(), day.date(), fund_id):
+    try:
+        views = accrue(_gateway(), day.date(), fund_id)
+    except DomainError as refused:
+        click.echo(f"refused ({refused.code}): {refused.message}", err=True)
+        sys.exit(1)
+    for view in views:
         click.echo(f"{view.fund} {view.day} R={view.income_per_10k}: {view.status}, {view.holders} holders, "
                    f"declared {view.declared}, credited {view.credited}, rounding {view.remainder}")
+    if not views:
+        click.echo(f"nothing to accrue up to {day.date()}: every day with a figure is done")
 
 
 @fund.command("reconcile")
