@@ -216,11 +216,3 @@ def yields(gw: Gateway, merchant_id: str, fund_id: str, first: date | None, last
         annualized = rules.seven_day_annualized([Decimal(f) for f in week], carryover) if None not in week else None
         published.append(DailyYield(day, Decimal(figure).quantize(rules.INCOME_QUANTUM), annualized))
     return published
-
-
-def latest_yield(gw: Gateway, merchant_id: str, fund_id: str) -> DailyYield | None:
-    with gw.db.unit_of_work() as session:
-        last = _last_figure_day(session, owned_fund(session, merchant_id, fund_id).id)
-    if last is None:
-        return None
-    return yields(gw, merchant_id, fund_id, last, last)[-1]
