@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.adapters.connectors.base import ConnectorResult, Outcome
 from gateway.adapters.connectors.sandbox_core import SandboxAcquirer
@@ -237,3 +237,26 @@ def test_orders_are_idempotent_and_fund_events_reach_webhooks(shop, time_machine
     with shop.gw.db.unit_of_work() as session:
         queued = session.execute(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.json["id"])).scalars().all()
     assert len(queued) == 2  # the confirmation and the payout
+
+
+def test_ledger_verify_catches_holdings_that_do_not_add_up(own_database_url, var_dir):
+    from sqlalchemy import insert as sql_insert
+
+    from gateway.adapters.db.fund_models import Fund, FundHolding
+    from gateway.services import funds
+    from gateway.services.merchants import create_merchant
+    from tests.integration.conftest import make_gateway
+
+    gw = make_gateway(own_database_url, var_dir)
+    try:
+        merchant = create_merchant(gw, "Books Check")
+        fund = funds.create_fund(gw, merchant.id, funds.NewFund(code="000009", name="Huoqibao", manager="E Fund", manager_public_key=Manager().public_pem))
+        assert verify(gw).ok
+        with gw.db.unit_of_work() as session:  # units appear on a holding without passing through the books
+            session.execute(sql_insert(FundHolding).values(fund_id=fund.id, customer_id="cus_x", units=500, accrued_income=0, cumulative_income=0, created_at=gw.clock()))
+        assert any("holdings sum to 500 units but the fund has 0 outstanding" in problem for problem in verify(gw).problems)
+        with gw.db.unit_of_work() as session:
+            session.execute(update(Fund).where(Fund.id == fund.id).values(units_outstanding=500))
+        assert verify(gw).problems == [f"fund {fund.id} (000009): ledger holdings account is 0 but 500 units are outstanding"]
+    finally:
+        gw.db.dispose()
