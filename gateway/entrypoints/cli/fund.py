@@ -73,6 +73,8 @@ def fund_reconcile(day) -> None:
     from gateway.services.fund_accrual import reconcile
 
     lines = reconcile(_gateway(), day.date())
+    if not lines:
+        click.echo(f"no fund's feed had begun by {day.date()}: nothing to reconcile")
     for line in lines:
         status = "ok" if line.ok else "MISMATCH"
         click.echo(f"{status:<8} {line.fund} ({line.code}) {line.day} R={line.income_per_10k} holders={line.holders} "
