@@ -1,14 +1,12 @@
-"""The demo's fund part (Huoqibao), over HTTP only: a customer subscribes on a Friday after 15:00,
-sees the order confirmed on the trading day after Monday's, earns over a weekend, pays an
-installment from the fund, redeems fast up to the cap and the rest normally; then a table of 10
-days of income and yields. Time moves with the sandbox clock (`POST /v1/sandbox/clock`); the
-day's work is done by one pass of the fund queue (`POST /v1/sandbox/queues/fund/run`), as
-`paygate worker --queue fund` would."""
+"""The demo's fund part (Huoqibao), through the SDK: a customer subscribes on a Friday after 15:00,
+sees the order confirmed on the next trading day, earns over a weekend, pays an installment from
+the fund, redeems fast up to the cap and the rest normally; then a table of 10 days of income and
+yields. Time moves with the sandbox clock; the day's work is done by one pass of the fund queue
+(`POST /v1/sandbox/queues/fund/run`), as `paygate worker --queue fund` would."""
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +16,7 @@ from gateway.domain.clock import BEIJING
 from gateway.domain.money import format_cny as yuan
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
+from gateway.sdk.client import Paygate, PaygateError
 
 # The manager's daily income per 10,000 units, cycled over the days of the demo.
 FIGURES = ["0.6512", "0.6498", "0.6530", "0.6475", "0.6601", "0.6588", "0.6523", "0.6490", "0.6555", "0.6612"]
@@ -32,46 +31,48 @@ class _Manager:
     def public_pem(self) -> str:
         return self.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
-    def line(self, day: date, figure: str) -> dict:
+    def signature(self, day: date, figure: str) -> str:
         message = json.dumps({"date": day.isoformat(), "income_per_10k": figure}, sort_keys=True, separators=(",", ":")).encode()
-        return {"date": day.isoformat(), "income_per_10k": figure, "signature": base64.b64encode(self.key.sign(message)).decode()}
+        return base64.b64encode(self.key.sign(message)).decode()
 
 
-def fund_part(client, out: Callable[[str], None], today: date, id_order: int = 1) -> None:
-    """`client` is the demo's HTTP client (gateway.demo.Client) with a secret key; `today` is the
-    Beijing date on the gateway's clock when the part starts."""
+def fund_part(shop: Paygate, out=print, id_order: int = 1) -> None:
+    """`shop` holds a secret key of a gateway in test mode; `id_order` keeps the customer's
+    sandbox resident ID apart from other runs' on the same merchant."""
     out("\nHuoqibao: a money-market fund in the app")
     manager = _Manager()
-    fund = client.post("/v1/funds", {"code": f"{900000 + id_order:06d}", "name": "Huoqibao", "manager": "E Fund", "manager_public_key": manager.public_pem()})
+    fund = shop.create_fund(f"{900000 + id_order:06d}", "Huoqibao", "E Fund", manager.public_pem())
     out(f"  fund {fund['id']} ({fund['code']} {fund['name']}, managed by {fund['manager']}): {fund['carryover']} carryover, cut-off {fund['cutoff']}, "
         f"fast redemption up to {yuan(fund['fast_redemption_daily_cap'])} a day")
-    customer, card = _customer(client, out, id_order)
+    customer, card = _customer(shop, out, id_order)
 
     def travel(day: date, hour: int, minute: int = 0) -> None:
-        client.post("/v1/sandbox/clock", {"advance_to": datetime.combine(day, time(hour, minute), BEIJING).isoformat()})
+        shop.advance_clock(datetime.combine(day, time(hour, minute), BEIJING))
 
     def run_fund_queue() -> None:
-        while client.post("/v1/sandbox/queues/fund/run", {}).get("done"):
+        while shop.sandbox_run_queue("fund")["done"]:
             pass
 
+    today = shop.sandbox_now().astimezone(BEIJING).date()
     first_figure = today - timedelta(days=8)  # the fund has a week of figures before the demo starts
     fed = [first_figure - timedelta(days=1)]
 
     def feed_until(last: date) -> None:
         while fed[0] < last:
             fed[0] += timedelta(days=1)
-            client.post(f"/v1/funds/{fund['id']}/income", manager.line(fed[0], FIGURES[(fed[0] - first_figure).days % len(FIGURES)]))
+            figure = FIGURES[(fed[0] - first_figure).days % len(FIGURES)]
+            shop.record_fund_income(fund["id"], fed[0].isoformat(), figure, manager.signature(fed[0], figure))
 
     friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
     travel(friday, 15, 30)
-    order = client.post(f"/v1/customers/{customer['id']}/fund_subscriptions", {"fund": fund["id"], "amount": 2_000_000, "payment_method": card["id"]})
+    order = shop.subscribe_fund(customer["id"], fund["id"], 2_000_000, card["id"])
     out(f"  {friday:%a %Y-%m-%d} 15:30: subscribes {yuan(order['amount'])} from the card: {order['status']}; after the cut-off, so the order's "
         f"trading day is {order['trade_date']} and units are confirmed on {order['confirmation_date']}")
     confirmed_on = date.fromisoformat(order["confirmation_date"])
     travel(confirmed_on, 9)
     feed_until(confirmed_on - timedelta(days=1))
     run_fund_queue()
-    seen = _holding(client, customer, fund)
+    seen = _holding(shop, customer, fund)
     out(f"  {confirmed_on:%a %Y-%m-%d}: confirmed, {seen['units'] / 100:,.2f} units earning from today")
 
     saturday = confirmed_on + timedelta(days=(5 - confirmed_on.weekday()) % 7)
@@ -79,63 +80,55 @@ def fund_part(client, out: Callable[[str], None], today: date, id_order: int = 1
     travel(monday + timedelta(days=1), 9)
     feed_until(monday)
     run_fund_queue()
-    seen = _holding(client, customer, fund)
+    seen = _holding(shop, customer, fund)
     out(f"  {monday + timedelta(days=1):%a %Y-%m-%d} morning: yesterday's income {yuan(seen['yesterday_income'])}, "
         f"cumulative {yuan(seen['cumulative_income'])} (the weekend earned too), balance {yuan(seen['balance'])}")
 
-    plan = _installment_from_fund(client, customer, card, fund)
-    paid = client.post(f"/v1/installment_plans/{plan['id']}/payments", {"kind": "next"})
-    plan = client.get(f"/v1/installment_plans/{plan['id']}")
-    first = plan["schedule"][0]
+    product = shop.create_installment_product("Smart watch 3 months", terms=[3], method="interest_free", fee_rate="0", grace_days=5)
+    plan = shop.create_installment_plan(customer["id"], card["id"], product["id"], 3, 129_900, source="fund", fund=fund["id"])
+    paid = shop.pay_installment_plan(plan["id"], "next")
+    first = shop.retrieve_installment_plan(plan["id"])["schedule"][0]
     out(f"  a watch on 3 installments, paid from the fund: installment 1 ({yuan(first['principal'] + first['interest'])}) "
         f"{first['status']} from {paid['id']} (a fast redemption: it counts against today's cap)")
 
-    seen = _holding(client, customer, fund)
-    fast = client.post(f"/v1/customers/{customer['id']}/fund_redemptions",
-                       {"fund": fund["id"], "amount": seen["fast_redemption_available_today"], "speed": "fast", "card": card["id"]})
+    seen = _holding(shop, customer, fund)
+    fast = shop.redeem_fund(customer["id"], fund["id"], seen["fast_redemption_available_today"], "fast", card["id"])
     out(f"  fast redemption of what the cap leaves today, {yuan(fast['amount'])}: {fast['status']} to the card at once")
-    status, over = client.call("POST", f"/v1/customers/{customer['id']}/fund_redemptions",
-                               {"fund": fund["id"], "amount": 1, "speed": "fast", "card": card["id"]}, idempotency_key=f"over-{order['id']}")
-    out(f"  one fen more, fast: {status} {over['error']['code']}: {over['error']['message']}")
-    rest = _holding(client, customer, fund)["units"]
-    normal = client.post(f"/v1/customers/{customer['id']}/fund_redemptions", {"fund": fund["id"], "amount": rest, "speed": "normal", "card": card["id"]})
+    try:
+        shop.redeem_fund(customer["id"], fund["id"], 1, "fast", card["id"])
+    except PaygateError as over:
+        out(f"  one fen more, fast: {over.status} {over.code}: {over.message}")
+    rest = _holding(shop, customer, fund)["units"]
+    normal = shop.redeem_fund(customer["id"], fund["id"], rest, "normal", card["id"])
     out(f"  the rest, {yuan(rest)}, the normal way: {normal['status']}, paid on {normal['pay_date']}")
     travel(date.fromisoformat(normal["pay_date"]), 10)
     run_fund_queue()
-    out(f"  {normal['pay_date']}: normal redemption {client.get(f'/v1/fund_redemptions/' + normal['id'])['status']}")
+    out(f"  {normal['pay_date']}: normal redemption {shop.retrieve_fund_redemption(normal['id'])['status']}")
 
-    _income_table(client, out, customer, fund, confirmed_on, monday)
+    _income_table(shop, out, customer, fund, monday)
 
 
-def _customer(client, out, id_order: int) -> tuple[dict, dict]:
+def _customer(shop: Paygate, out, id_order: int) -> tuple[dict, dict]:
     identity = {"version": "2026-01", "purpose": "real-name verification"}
-    customer = client.post("/v1/customers", {"name": "Zhao Min", "mobile": "13700137000", "id_number": sandbox_id_number(date(1988, 3, 9), order=id_order),
-                                             "identity_consent": identity})
-    client.post(f"/v1/customers/{customer['id']}/consents", {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"})
-    client.post(f"/v1/customers/{customer['id']}/consents", {"kind": "fund", "version": "2026-11", "purpose": "buy and hold units of Huoqibao"})
-    started = client.post(f"/v1/customers/{customer['id']}/cards", {"card_number": sandbox_card_number("ICBC", "6868"), "exp_month": 12, "exp_year": 2030, "cvv": "123"})
-    code = client.get(f"/v1/sandbox/card_bindings/{started['id']}/sms_code")["code"]
-    card = client.post(f"/v1/customers/{customer['id']}/cards/{started['id']}/verify", {"code": code})
+    customer = shop.create_customer("Zhao Min", "13700137000", sandbox_id_number(date(1988, 3, 9), order=id_order), identity)
+    shop.grant_consent(customer["id"], "bank_card", "2026-01", "bind and charge debit cards")
+    shop.grant_consent(customer["id"], "fund", "2026-11", "buy and hold units of Huoqibao")
+    started = shop.start_card_binding(customer["id"], sandbox_card_number("ICBC", "6868"), 12, 2030, "123")
+    card = shop.verify_card(customer["id"], started["id"], shop.sandbox_sms_code(started["id"]))
     out(f"  customer {customer['id']} with identity, bank_card and fund consents; card {card['masked_number']} bound")
     return customer, card
 
 
-def _installment_from_fund(client, customer: dict, card: dict, fund: dict) -> dict:
-    product = client.post("/v1/installment_products", {"name": "Smart watch 3 months", "terms": [3], "method": "interest_free", "fee_rate": "0", "grace_days": 5})
-    return client.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 3,
-                                                 "amount": 129_900, "source": "fund", "fund": fund["id"]})
+def _holding(shop: Paygate, customer: dict, fund: dict) -> dict:
+    return next(row for row in shop.fund_holdings(customer["id"])["data"] if row["fund"] == fund["id"])
 
 
-def _holding(client, customer: dict, fund: dict) -> dict:
-    return next(row for row in client.get(f"/v1/customers/{customer['id']}/fund_holdings")["data"] if row["fund"] == fund["id"])
-
-
-def _income_table(client, out, customer: dict, fund: dict, first: date, last: date) -> None:
+def _income_table(shop: Paygate, out, customer: dict, fund: dict, last: date) -> None:
     start = last - timedelta(days=9)
-    yields = {row["date"]: row for row in client.get(f"/v1/funds/{fund['id']}/yields?from={start}&to={last}")["data"]}
+    yields = {row["date"]: row for row in shop.fund_yields(fund["id"], start.isoformat(), last.isoformat())["data"]}
     earned: dict[str, int] = {}
     for month in sorted({start.strftime("%Y-%m"), last.strftime("%Y-%m")}):
-        for statement in client.get(f"/v1/customers/{customer['id']}/fund_statements?month={month}")["data"]:
+        for statement in shop.fund_statements(customer["id"], month)["data"]:
             if statement["fund"] == fund["id"]:
                 earned.update({line["date"]: line["amount"] for line in statement["lines"] if line["kind"] == "income"})
     out("\n  day          income/10k units  7-day yield  the customer earned")

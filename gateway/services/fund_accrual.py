@@ -16,6 +16,7 @@ Days are accrued in order: a day's income (daily carryover) earns from the next 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -25,14 +26,14 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.fund_models import Fund, FundAccrualChunk, FundAccrualRun, FundHolderIncome, FundHolding, FundIncomeFigure
-from gateway.adapters.db.models import LedgerAccount
+from gateway.adapters.db.models import LedgerAccount, LedgerPosting
 from gateway.adapters.db.upsert import insert_if_absent
-from gateway.bootstrap import Gateway
 from gateway.domain import fund as rules
 from gateway.domain import ledger as books
 from gateway.domain.errors import Conflict, NotFound
 from gateway.services import events
-from gateway.services.fund_orders import check_payouts, confirm_due, pay_due, repay_advances
+from gateway.observability.metrics import timed_fund_accrual
+from gateway.services.fund_orders import FundPorts, check_payouts, confirm_due, pay_due, repay_advances
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class AccrualView:
     remainder: int
 
 
-def run_once(gw: Gateway) -> int:
+def run_once(gw: FundPorts) -> int:
     """The `fund` worker queue: confirm due subscriptions, accrue the next day of each fund whose
     figure has arrived, pay due normal redemptions, ask banks about unanswered payouts, and book
     the manager's settlement of yesterday's fast redemptions."""
@@ -65,7 +66,7 @@ def run_once(gw: Gateway) -> int:
     return done + pay_due(gw) + check_payouts(gw) + repay_advances(gw)
 
 
-def next_days_to_accrue(gw: Gateway) -> list[tuple[str, date]]:
+def next_days_to_accrue(gw: FundPorts) -> list[tuple[str, date]]:
     """(fund, day) for each fund's earliest figure not yet fully accrued."""
     with gw.db.unit_of_work() as session:
         finished = select(FundAccrualRun.id).where(FundAccrualRun.fund_id == FundIncomeFigure.fund_id, FundAccrualRun.day == FundIncomeFigure.day,
@@ -76,9 +77,10 @@ def next_days_to_accrue(gw: Gateway) -> list[tuple[str, date]]:
     return [(fund_id, day) for fund_id, day in rows]
 
 
-def accrue(gw: Gateway, day: date, fund_id: str | None = None) -> list[AccrualView]:
+def accrue(gw: FundPorts, day: date, fund_id: str | None = None, advance: Callable[[int], None] | None = None) -> list[AccrualView]:
     """`paygate fund accrue --date D`: accrue every fund (or one) up to and including `day`, in
-    order. Safe to run twice and beside workers: finished days are left as they are."""
+    order. Safe to run twice and beside workers: finished days are left as they are. `advance(1)`
+    is told each fund-day accrued (the command's progress)."""
     confirm_due(gw)
     with gw.db.unit_of_work() as session:
         query = select(Fund.id).order_by(Fund.seq)
@@ -94,19 +96,23 @@ def accrue(gw: Gateway, day: date, fund_id: str | None = None) -> list[AccrualVi
             ).scalars())
         for pending_day in pending:
             views.append(accrue_fund_day(gw, fund, pending_day))
+            if advance is not None:
+                advance(1)
     return views
 
 
-def accrue_fund_day(gw: Gateway, fund_id: str, day: date) -> AccrualView:
-    """Accrue one fund-day: claim (or join) its run, credit chunks until none is left, close it."""
-    run_id = _start_run(gw, fund_id, day)
-    while _credit_one_chunk(gw, run_id):
-        pass
-    _close_run(gw, run_id)
+def accrue_fund_day(gw: FundPorts, fund_id: str, day: date) -> AccrualView:
+    """Accrue one fund-day: claim (or join) its run, credit chunks until none is left, close it
+    (timed: paygate_fund_accrual_duration_seconds)."""
+    with timed_fund_accrual():
+        run_id = _start_run(gw, fund_id, day)
+        while _credit_one_chunk(gw, run_id):
+            pass
+        _close_run(gw, run_id)
     return _view(gw, run_id)
 
 
-def _start_run(gw: Gateway, fund_id: str, day: date) -> int:
+def _start_run(gw: FundPorts, fund_id: str, day: date) -> int:
     with gw.db.unit_of_work() as session:
         figure = session.get(FundIncomeFigure, (fund_id, day))
         if figure is None:
@@ -134,7 +140,7 @@ def _plan_chunks(session: Session, run_id: int, fund_id: str) -> None:
         session.connection().execute(FundAccrualChunk.__table__.insert(), chunks)
 
 
-def _credit_one_chunk(gw: Gateway, run_id: int) -> bool:
+def _credit_one_chunk(gw: FundPorts, run_id: int) -> bool:
     """Take one pending chunk and credit its holders; False when none is free."""
     with gw.db.unit_of_work() as session:
         chunk = session.execute(
@@ -219,7 +225,7 @@ def _typed(sql: str):
     return text(sql).bindparams(bindparam("day", type_=Date))
 
 
-def _close_run(gw: Gateway, run_id: int) -> None:
+def _close_run(gw: FundPorts, run_id: int) -> None:
     """Once every chunk is credited: book the fund-day (one entry), raise the event, mark done.
     Under the run's row lock, so exactly one worker does it."""
     with gw.db.unit_of_work() as session:
@@ -256,7 +262,7 @@ def _run_done(session: Session, fund_id: str, day: date) -> bool:
     return session.execute(select(FundAccrualRun.status).where(FundAccrualRun.fund_id == fund_id, FundAccrualRun.day == day)).scalar_one_or_none() == "done"
 
 
-def _view(gw: Gateway, run_id: int) -> AccrualView:
+def _view(gw: FundPorts, run_id: int) -> AccrualView:
     with gw.db.unit_of_work() as session:
         run = session.get(FundAccrualRun, run_id)
         return AccrualView(run.fund_id, run.day, Decimal(run.income_per_10k), run.status, run.holders, run.units_earning, run.declared, run.credited, run.remainder)
@@ -313,7 +319,7 @@ class ReconcileLine:
         return not self.problems
 
 
-def reconcile(gw: Gateway, day: date) -> list[ReconcileLine]:
+def reconcile(gw: FundPorts, day: date) -> list[ReconcileLine]:
     """`paygate fund reconcile --date D`: per fund, the day's income as the manager's figure
     makes it (units earning x R / 10,000) against what holders were credited, the rounding
     account's share, the ledger entry and the per-holder records."""
@@ -351,8 +357,6 @@ def reconcile(gw: Gateway, day: date) -> list[ReconcileLine]:
 
 
 def _booked_declared(session: Session, run: FundAccrualRun, fund_id: str) -> int:
-    from gateway.adapters.db.models import LedgerPosting
-
     if run.ledger_transaction_id is None:
         return 0
     return int(session.execute(

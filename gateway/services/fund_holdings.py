@@ -1,39 +1,25 @@
 """What a customer sees of their fund money: holdings per fund, and a monthly statement."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.fund_models import Fund, FundHolderIncome, FundHolding, FundMovement, FundRedemption, FundSubscription
-from gateway.bootstrap import Gateway
 from gateway.domain import fund as rules
 from gateway.domain.clock import beijing_date
 from gateway.domain.errors import Conflict
 from gateway.services.customers import owned_customer
 from gateway.services.fund_orders import fast_used
+from gateway.services.read_models import HoldingView, Statement, StatementLine
+from gateway.services.ports import StoragePorts
 
 PENDING_SUBSCRIPTION = ("processing", "paid")
 PENDING_REDEMPTION = ("pending", "paying")
 
 
-@dataclass(frozen=True)
-class HoldingView:
-    fund: str
-    fund_code: str
-    fund_name: str
-    units: int  # confirmed units, in hundredths
-    balance: int  # fen: units plus income accrued but not yet converted (monthly carryover)
-    pending_subscriptions: int
-    pending_redemptions: int
-    yesterday_income: int
-    cumulative_income: int
-    fast_redemption_available_today: int
-
-
-def holdings(gw: Gateway, merchant_id: str, customer_id: str) -> list[HoldingView]:
+def holdings(gw: StoragePorts, merchant_id: str, customer_id: str) -> list[HoldingView]:
     today = beijing_date(gw.clock())
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
@@ -61,29 +47,7 @@ def _sum(session: Session, model, customer_id: str, fund_id: str, states: tuple[
         model.customer_id == customer_id, model.fund_id == fund_id, model.status.in_(states))).scalar_one())
 
 
-@dataclass(frozen=True)
-class StatementLine:
-    day: date
-    kind: str  # subscription | redemption | restored | income
-    amount: int  # fen, signed as it moved the balance
-    reference: str | None
-
-
-@dataclass(frozen=True)
-class Statement:
-    fund: str
-    fund_code: str
-    fund_name: str
-    month: str
-    opening: int
-    subscriptions: int
-    redemptions: int
-    income: int
-    closing: int
-    lines: list[StatementLine]
-
-
-def statements(gw: Gateway, merchant_id: str, customer_id: str, month: str) -> list[Statement]:
+def statements(gw: StoragePorts, merchant_id: str, customer_id: str, month: str) -> list[Statement]:
     """One statement per fund the customer held in the month: opening balance, each subscription,
     redemption and day's income, and the closing balance (opening + the lines)."""
     first, last = rules.month_bounds(month)

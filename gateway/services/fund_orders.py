@@ -11,7 +11,7 @@ answer is lost is asked about again (`check_payouts`), never sent twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -22,18 +22,20 @@ from gateway.adapters.db import ledger_repository as ledger
 from gateway.adapters.db.fund_models import Fund, FundAccrualRun, FundHolding, FundMovement, FundRedemption, FundSubscription
 from gateway.adapters.db.models import Customer, Payment, SavedCard
 from gateway.adapters.db.upsert import insert_if_absent
-from gateway.bootstrap import Gateway
 from gateway.domain import fund as rules
 from gateway.domain import ledger as books
 from gateway.domain.banks import bank_by_code
 from gateway.domain.clock import beijing_date
+from gateway.domain.fund import TradingCalendar
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.money import MAX_AMOUNT_FEN
-from gateway.services import events
+from gateway.services import events, payments
 from gateway.services.customers import customer_data_key, owned_customer, require_consent
 from gateway.services.funds import owned_fund
+from gateway.services.payments import PaymentPorts
+from gateway.services.read_models import RedemptionView, SubscriptionView
 from gateway.services.saved_cards import opened_card
 
 log = logging.getLogger(__name__)
@@ -42,51 +44,26 @@ log = logging.getLogger(__name__)
 PAYOUT_CHECK_DELAY = timedelta(minutes=5)
 
 
+@runtime_checkable
+class FundPorts(PaymentPorts, Protocol):
+    """What fund orders take: the payment path (a subscription is a card debit, a payout goes
+    to a card's bank, an installment paid from the fund is told to its plan through
+    `payment_settled`), and the exchange's trading days (cut-offs, confirmations, pay dates)."""
+
+    calendar: TradingCalendar
+
+
 class InsufficientUnits(DomainError):
     status = 422
     type = "fund_error"
 
 
-@dataclass(frozen=True)
-class SubscriptionView:
-    id: str
-    fund: str
-    customer: str
-    amount: int
-    status: str
-    payment: str
-    trade_date: date
-    confirmation_date: date
-    earns_from: date | None
-    failure_code: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RedemptionView:
-    id: str
-    fund: str
-    customer: str
-    amount: int
-    speed: str
-    status: str
-    card: str | None
-    installment_plan: str | None
-    trade_date: date
-    pay_date: date
-    failure_code: str | None
-    created_at: datetime
-    paid_at: datetime | None
-
-
 # ---- subscriptions ----------------------------------------------------------------------------
 
-def subscribe(gw: Gateway, merchant_id: str, customer_id: str, fund_id: str, amount: int, card_id: str) -> SubscriptionView:
+def subscribe(gw: FundPorts, merchant_id: str, customer_id: str, fund_id: str, amount: int, card_id: str) -> SubscriptionView:
     """Take `amount` from the customer's saved card into the fund. Needs the `identity` and `fund`
     consents. The order's trading day T follows the fund's cut-off; units are confirmed on the
     trading day after T and earn from that day."""
-    from gateway.services import payments
-
     _check_amount(amount)
     now = gw.clock()
     with gw.db.unit_of_work() as session:
@@ -113,7 +90,7 @@ def subscribe(gw: Gateway, merchant_id: str, customer_id: str, fund_id: str, amo
     return get_subscription(gw, merchant_id, subscription.id)
 
 
-def subscription_payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
+def subscription_payment_settled(gw: FundPorts, session: Session, payment: Payment) -> None:
     """The subscription's card debit reached its outcome (called by the payment path, in its
     transaction): the money is in transit to the fund, or the order failed."""
     subscription = session.execute(select(FundSubscription).where(FundSubscription.payment_id == payment.id).with_for_update()).scalar_one()
@@ -127,7 +104,7 @@ def subscription_payment_settled(gw: Gateway, session: Session, payment: Payment
     log.info("fund subscription %s: %s", subscription.id, subscription.status)
 
 
-def confirm_due(gw: Gateway, batch: int = 500) -> int:
+def confirm_due(gw: FundPorts, batch: int = 500) -> int:
     """Confirm the paid subscriptions whose confirmation day has come: units are added to the
     holding, earning from their confirmation day (or, when that day's income was already
     credited, from the first day not yet credited)."""
@@ -142,7 +119,7 @@ def confirm_due(gw: Gateway, batch: int = 500) -> int:
     return len(due)
 
 
-def _confirm(gw: Gateway, session: Session, subscription: FundSubscription) -> None:
+def _confirm(gw: FundPorts, session: Session, subscription: FundSubscription) -> None:
     now = gw.clock()
     holding = holding_for_update(session, subscription.fund_id, subscription.customer_id, created_at=now)
     effective = max(subscription.confirm_day, _first_unaccrued_day(session, subscription.fund_id))
@@ -152,7 +129,7 @@ def _confirm(gw: Gateway, session: Session, subscription: FundSubscription) -> N
     events.record(session, subscription.merchant_id, "fund.subscription.confirmed", subscription_snapshot(subscription), now)
 
 
-def get_subscription(gw: Gateway, merchant_id: str, subscription_id: str) -> SubscriptionView:
+def get_subscription(gw: FundPorts, merchant_id: str, subscription_id: str) -> SubscriptionView:
     with gw.db.unit_of_work() as session:
         row = session.execute(select(FundSubscription).where(FundSubscription.id == subscription_id, FundSubscription.merchant_id == merchant_id)).scalar_one_or_none()
         if row is None:
@@ -172,7 +149,7 @@ def subscription_snapshot(row: FundSubscription) -> dict:
 
 # ---- redemptions -------------------------------------------------------------------------------
 
-def redeem(gw: Gateway, merchant_id: str, customer_id: str, fund_id: str, amount: int, speed: rules.Speed, card_id: str) -> RedemptionView:
+def redeem(gw: FundPorts, merchant_id: str, customer_id: str, fund_id: str, amount: int, speed: rules.Speed, card_id: str) -> RedemptionView:
     """Sell `amount` fen of confirmed units back to the fund, paid to the customer's card: fast
     at once (within the day's cap), normal on the trading day after the order's. The units stop
     earning at once. No consent is needed: money is never trapped."""
@@ -218,7 +195,7 @@ def fast_used(session: Session, customer_id: str, fund_id: str, day: date) -> in
     ).scalar_one())
 
 
-def pay_due(gw: Gateway, batch: int = 100) -> int:
+def pay_due(gw: FundPorts, batch: int = 100) -> int:
     """Pay the normal redemptions whose pay day has come."""
     today = beijing_date(gw.clock())
     with gw.db.unit_of_work() as session:
@@ -234,7 +211,7 @@ def pay_due(gw: Gateway, batch: int = 100) -> int:
     return len(claimed)
 
 
-def check_payouts(gw: Gateway, batch: int = 100) -> int:
+def check_payouts(gw: FundPorts, batch: int = 100) -> int:
     """Ask the bank about payouts whose answer never came (a callback bank, a time-out, a crash
     between recording the redemption and sending it)."""
     now = gw.clock()
@@ -251,7 +228,7 @@ def check_payouts(gw: Gateway, batch: int = 100) -> int:
     return len(asked)
 
 
-def repay_advances(gw: Gateway, batch: int = 1000) -> int:
+def repay_advances(gw: FundPorts, batch: int = 1000) -> int:
     """The manager settles fast redemptions on the trading day after they were paid: the
     partner bank's advance is repaid out of our position with the manager, one entry per fund."""
     now = gw.clock()
@@ -272,7 +249,7 @@ def repay_advances(gw: Gateway, batch: int = 1000) -> int:
     return len(settled)
 
 
-def _pay_out(gw: Gateway, redemption_id: str) -> None:
+def _pay_out(gw: FundPorts, redemption_id: str) -> None:
     with gw.db.unit_of_work() as session:
         redemption = _locked_redemption(session, redemption_id)
         saved = session.execute(select(SavedCard).where(SavedCard.id == redemption.saved_card_id)).scalar_one()
@@ -288,7 +265,7 @@ def _pay_out(gw: Gateway, redemption_id: str) -> None:
     record_payout(gw, redemption.id, result)
 
 
-def record_payout(gw: Gateway, redemption_id: str, result: ConnectorResult) -> None:
+def record_payout(gw: FundPorts, redemption_id: str, result: ConnectorResult) -> None:
     """What the bank said about a payout: paid (booked, `fund.redemption.paid`), refused (the
     units are the customer's again, and a fast one frees its share of the day's cap), or not
     known yet (asked again later)."""
@@ -311,7 +288,7 @@ def record_payout(gw: Gateway, redemption_id: str, result: ConnectorResult) -> N
     log.info("redemption %s: payout %s", redemption_id, result.outcome.value)
 
 
-def get_redemption(gw: Gateway, merchant_id: str, redemption_id: str) -> RedemptionView:
+def get_redemption(gw: FundPorts, merchant_id: str, redemption_id: str) -> RedemptionView:
     with gw.db.unit_of_work() as session:
         row = session.execute(select(FundRedemption).where(FundRedemption.id == redemption_id, FundRedemption.merchant_id == merchant_id)).scalar_one_or_none()
         if row is None:
@@ -335,12 +312,10 @@ def _locked_redemption(session: Session, redemption_id: str) -> FundRedemption:
 
 # ---- installments paid from the fund -----------------------------------------------------------
 
-def pay_installment(gw: Gateway, plan, payment_id: str, owed: int, number: int) -> int:
+def pay_installment(gw: FundPorts, plan, payment_id: str, owed: int, number: int) -> int:
     """Redeem up to `owed` from the plan's fund and apply it to the plan at once, as a fast
     redemption (it counts against the day's cap). Returns what the fund paid: 0 when the customer
     holds no units or has no fast allowance left today; the caller takes the rest from the card."""
-    from gateway.services import installment_plans
-
     now = gw.clock()
     today = beijing_date(now)
     with gw.db.unit_of_work() as session:
@@ -371,7 +346,7 @@ def pay_installment(gw: Gateway, plan, payment_id: str, owed: int, number: int) 
         events.record_payment_change(session, payment, now)
         events.record(session, plan.merchant_id, "fund.redemption.paid", redemption_snapshot(redemption), now)
         # Books the collection with the fund's holdings as the money's source (gateway/domain/ledger.py).
-        installment_plans.payment_settled(gw, session, payment)
+        gw.payment_settled(session, payment)
     log.info("plan %s installment %s: %s of %s fen paid from fund %s", plan.id, number, taken, owed, fund.id)
     return taken
 
@@ -418,12 +393,12 @@ def _customer_card(session: Session, customer_id: str, card_id: str, param: str)
     return saved
 
 
-def _card_connector(gw: Gateway, session: Session, card_id: str) -> str:
+def _card_connector(gw: FundPorts, session: Session, card_id: str) -> str:
     saved = session.execute(select(SavedCard).where(SavedCard.id == card_id)).scalar_one()
     return gw.connector_for_bank(bank_by_code(saved.bank_code)).name
 
 
-def _card_details(gw: Gateway, saved: SavedCard, customer: Customer) -> CardDetails:
+def _card_details(gw: FundPorts, saved: SavedCard, customer: Customer) -> CardDetails:
     """The card's details for a payout: no consent check, since a redemption must always reach
     the customer's money (PIPL: withdrawing consent never traps it)."""
     return opened_card(saved, customer_data_key(gw, customer))

@@ -8,7 +8,7 @@ import csv
 import io
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from cryptography.exceptions import InvalidSignature
@@ -20,27 +20,14 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.fund_models import Fund, FundIncomeFigure
 from gateway.adapters.db.lookup import owned
-from gateway.bootstrap import Gateway
 from gateway.domain import fund as rules
 from gateway.domain.clock import beijing_date
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
+from gateway.services.read_models import DailyYield, FundView, ImportResult
+from gateway.services.ports import StoragePorts, TransactionsPort
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FundView:
-    id: str
-    code: str
-    name: str
-    manager: str
-    carryover: str
-    cutoff: str
-    fast_redemption_daily_cap: int
-    units_outstanding: int
-    latest_income_date: date | None
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -54,7 +41,7 @@ class NewFund:
     fast_redemption_daily_cap: int = rules.DEFAULT_FAST_REDEMPTION_DAILY_CAP
 
 
-def create_fund(gw: Gateway, merchant_id: str, new: NewFund) -> FundView:
+def create_fund(gw: StoragePorts, merchant_id: str, new: NewFund) -> FundView:
     rules.parse_cutoff(new.cutoff)
     _manager_key(new.manager_public_key)
     if new.fast_redemption_daily_cap < 0:
@@ -73,19 +60,19 @@ def create_fund(gw: Gateway, merchant_id: str, new: NewFund) -> FundView:
     return _view(fund, None)
 
 
-def get_fund(gw: Gateway, merchant_id: str, fund_id: str) -> FundView:
+def get_fund(gw: StoragePorts, merchant_id: str, fund_id: str) -> FundView:
     with gw.db.unit_of_work() as session:
         fund = owned_fund(session, merchant_id, fund_id)
         return _view(fund, _last_figure_day(session, fund.id))
 
 
-def list_funds(gw: Gateway, merchant_id: str) -> list[FundView]:
+def list_funds(gw: StoragePorts, merchant_id: str) -> list[FundView]:
     with gw.db.unit_of_work() as session:
         funds = session.execute(select(Fund).where(Fund.merchant_id == merchant_id).order_by(Fund.seq)).scalars().all()
         return [_view(fund, _last_figure_day(session, fund.id)) for fund in funds]
 
 
-def merchant_of_fund(gw: Gateway, fund_id: str) -> str:
+def merchant_of_fund(gw: TransactionsPort, fund_id: str) -> str:
     """The merchant a fund belongs to (operator commands name only the fund)."""
     with gw.db.unit_of_work() as session:
         merchant_id = session.execute(select(Fund.merchant_id).where(Fund.id == fund_id)).scalar_one_or_none()
@@ -112,13 +99,7 @@ class FeedLine:
     signature: str  # base64 Ed25519
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    recorded: list[date]
-    unchanged: list[date]  # lines the fund already had, word for word
-
-
-def record_income(gw: Gateway, merchant_id: str, fund_id: str, lines: list[FeedLine]) -> ImportResult:
+def record_income(gw: StoragePorts, merchant_id: str, fund_id: str, lines: list[FeedLine]) -> ImportResult:
     """Record the manager's signed figures, all or nothing: a forged line, a gap, a changed
     figure for a day already recorded, a figure out of range or a day not over yet refuses the
     whole batch. The same line twice is a no-op. The income itself is credited by accrual."""
@@ -190,14 +171,7 @@ def _last_figure_day(session: Session, fund_id: str) -> date | None:
 
 # ---- yields ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DailyYield:
-    day: date
-    income_per_10k: Decimal
-    seven_day_annualized: Decimal | None  # None until the fund has 7 days of figures
-
-
-def yields(gw: Gateway, merchant_id: str, fund_id: str, first: date | None, last: date | None) -> list[DailyYield]:
+def yields(gw: StoragePorts, merchant_id: str, fund_id: str, first: date | None, last: date | None) -> list[DailyYield]:
     """Each natural day's figure and the 7-day annualized yield ending that day."""
     with gw.db.unit_of_work() as session:
         fund = owned_fund(session, merchant_id, fund_id)

@@ -1,43 +1,23 @@
-"""The demo's fund part runs over real HTTP against a gateway whose sandbox clock it moves (a
-stand-in for `POST /v1/sandbox/clock` until the demo's clock endpoint lands beside it)."""
+"""The demo's fund part, through the SDK against an app in test mode on a database of its own
+(the part moves the sandbox clock forward, which would move every other test's time too)."""
 from __future__ import annotations
 
-import threading
-from datetime import datetime
-
-from flask import request
-from werkzeug.serving import make_server
-
 from gateway.adapters.db.schema import upgrade
-from gateway.app import create_app
-from gateway.demo import Client
 from gateway.demo.fund import fund_part
-from gateway.domain.clock import beijing_date
 from gateway.services.ledger import verify
-from gateway.services.merchants import create_merchant
-from tests.integration.conftest import TimeMachine, make_gateway
+from tests.integration.conftest import Shop, make_gateway
 
 
 def test_the_fund_demo_part(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     upgrade(url)
     gw = make_gateway(url, tmp_path)
-    machine = TimeMachine(gw)
-    app = create_app(gateway=gw)
-
-    @app.post("/v1/sandbox/clock")
-    def advance_clock():
-        machine.travel_to(datetime.fromisoformat(request.get_json()["advance_to"]))
-        return {"now": gw.clock().isoformat()}
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     lines: list[str] = []
     try:
-        merchant = create_merchant(gw, "Demo Fund Seller")
-        fund_part(Client(f"http://127.0.0.1:{server.server_port}", merchant.secret_key), lines.append, beijing_date(gw.clock()))
+        fund_part(Shop(gw, "Demo Fund Seller").sdk, lines.append)
+        books = verify(gw)
     finally:
-        server.shutdown()
+        gw.db.dispose()
     text = "\n".join(lines)
     print(text)
     assert "after the cut-off" in text and "confirmed," in text
@@ -46,4 +26,4 @@ def test_the_fund_demo_part(tmp_path):
     assert "normal redemption paid" in text
     table = lines[lines.index(next(line for line in lines if "7-day yield" in line)) + 1:]
     assert len(table) == 10 and all(" %" in row for row in table)
-    assert verify(gw).ok
+    assert books.ok, books.problems

@@ -157,7 +157,3 @@ class StatementOut(Schema):
 class StatementList(Schema):
     customer = fields.String()
     data = fields.List(fields.Nested(StatementOut))
-
-
-class FundQueueOut(Schema):
-    done = fields.Integer(metadata={"description": "Jobs the pass did."})

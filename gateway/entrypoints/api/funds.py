@@ -5,11 +5,10 @@ from __future__ import annotations
 from gateway.domain import fund as rules
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
 from gateway.entrypoints.api.fund_schemas import (
-    FundCreate, FundList, FundOut, FundQueueOut, HoldingList, IncomeCreate, IncomeRecorded, RedemptionCreate, RedemptionOut, StatementList,
+    FundCreate, FundList, FundOut, HoldingList, IncomeCreate, IncomeRecorded, RedemptionCreate, RedemptionOut, StatementList,
     StatementQuery, SubscriptionCreate, SubscriptionOut, YieldList, YieldQuery,
 )
 from gateway.entrypoints.api.idempotency import idempotent
-from gateway.entrypoints.workers import load
 from gateway.services import fund_holdings, fund_orders, funds
 
 blp = ApiBlueprint("funds", __name__, url_prefix="/v1", description="Money-market fund (Huoqibao): income feed, yields, subscriptions, redemptions.")
@@ -105,14 +104,3 @@ def statements(query, customer_id):
     """The month's statement per fund: opening, subscriptions, redemptions, income per day, closing."""
     return {"customer": customer_id, "data": fund_holdings.statements(gateway(), principal().merchant_id, customer_id, query["month"])}
 
-
-sandbox = ApiBlueprint("fund_sandbox", __name__, url_prefix="/v1/sandbox", description="Test mode only: run a worker queue now.")
-
-
-@sandbox.route("/queues/<any(fund, installments):queue>/run", methods=["POST"])
-@sandbox.response(200, FundQueueOut)
-def run_queue(queue):
-    """One pass of a worker queue (`fund`: confirmations, accrual, due payouts; `installments`:
-    due debits), so a test or a demo that travels in time need not run `paygate worker`."""
-    require_key()
-    return {"done": load(queue)(gateway())}

@@ -51,10 +51,12 @@ def fund_accrue(day, fund_id: str | None) -> None:
     """Credit holders' income for every day up to DATE whose figure arrived, in order. Runs each
     day once, also beside workers and after a crash (it resumes)."""
     from gateway.domain.errors import DomainError
+    from gateway.entrypoints.cli.progress import progress
     from gateway.services.fund_accrual import accrue
 
     try:
-        views = accrue(_gateway(), day.date(), fund_id)
+        with progress(f"accruing fund days up to {day.date()}") as advance:
+            views = accrue(_gateway(), day.date(), fund_id, advance=advance)
     except DomainError as refused:
         click.echo(f"refused ({refused.code}): {refused.message}", err=True)
         sys.exit(1)
