@@ -1,5 +1,5 @@
 """Money-market funds: setting one up, the manager's signed daily income feed, and the published
-yields. Read models are frozen dataclasses; rules live in gateway/domain/fund.py."""
+yields. Read models are in services/read_models.py; rules live in gateway/domain/fund.py."""
 from __future__ import annotations
 
 import base64

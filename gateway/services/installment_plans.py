@@ -291,7 +291,8 @@ class _Claim:
 
 
 def _plain(plan: InstallmentPlan, item: Installment) -> bool:
-    """An installment nothing else hangs on: on time, untouched, not the last, no device."""
+    """An installment nothing else hangs on: on time, untouched, not the last, no device, paid by
+    card (not from a fund)."""
     return (plan.delinquency == rules.Delinquency.CURRENT.value and plan.device_id is None and item.number < plan.term_months
             and plan.funding_source != "fund"
             and item.late_fee == 0 and item.paid_principal == item.paid_interest == item.waived_interest == 0)

@@ -159,7 +159,7 @@ class FakePaymentPorts:
     clock: SteppingClock = field(default_factory=SteppingClock)
     vault: Vault = field(default_factory=fake_vault)
     settings: Settings = field(default_factory=Settings)
-    settled: list[str] = field(default_factory=list)  # payments of a plan that reached their outcome
+    settled: list[str] = field(default_factory=list)  # payments of a plan or a fund purchase that reached their outcome
 
     def __post_init__(self) -> None:
         self.db = FakeDatabase(self.rows)
