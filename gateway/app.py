@@ -6,6 +6,7 @@ from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, metrics, observability, payments, refunds, tokens
 from gateway.entrypoints.api import devices as device_api
+from gateway.entrypoints.api import funds as fund_api
 from gateway.entrypoints.api import sandbox as sandbox_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.edge_guard import EdgeGuard
@@ -62,6 +63,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
+    api.register_blueprint(fund_api.blp)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
         api.register_blueprint(sandbox_api.blp)

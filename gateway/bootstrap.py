@@ -11,12 +11,15 @@ from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.connectors.timed import TimedConnector
 from gateway.adapters.db.engine import Database
+from gateway.adapters.db.installment_models import InstallmentPlan
 from gateway.adapters.db.models import Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock, system_clock
+from gateway.adapters.trading_calendar import ShanghaiCalendar
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
-from gateway.services import installment_plans, payments
+from gateway.domain.fund import TradingCalendar
+from gateway.services import fund_orders, installment_plans, payments
 from gateway.services.installment_store import SqlInstallmentStore
 from gateway.services.payment_store import SqlPaymentStore
 from gateway.services.ports import InstallmentStore, PaymentStore
@@ -32,8 +35,12 @@ class Gateway:
     sandbox_clock: SandboxClock | None = None
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
+    # Shanghai exchange trading days (fund cut-offs and confirmations); built from settings unless given
+    calendar: TradingCalendar | None = None
 
     def __post_init__(self) -> None:
+        if self.calendar is None:
+            self.calendar = ShanghaiCalendar(self.settings.trading_calendar_file)
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
             self.db.clock = lambda: self.clock()
         if not self.connectors:
@@ -95,6 +102,16 @@ class Gateway:
     def payment_settled(self, session: Session, payment: Payment) -> None:
         """A payment of an installment plan reached its outcome: the plan books it."""
         installment_plans.payment_settled(self, session, payment)
+
+    def fund_purchase_settled(self, session: Session, payment: Payment) -> None:
+        """A fund subscription's card debit reached its outcome: the money is in transit to the
+        fund, or the order failed."""
+        fund_orders.subscription_payment_settled(self, session, payment)
+
+    def installment_from_fund(self, plan: InstallmentPlan, payment_id: str, owed: int, number: int) -> int:
+        """A plan paid from a fund: the fund redeems what it can of the installment (a fast
+        redemption) and says how much; the plan debits the card for the rest."""
+        return fund_orders.pay_installment(self, plan, payment_id, owed, number)
 
     def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
         """The buyer's device answered: the payment goes on to its bank, or fails."""

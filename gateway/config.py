@@ -80,6 +80,11 @@ class Settings:
     def vault_key_file(self) -> Path:
         return self.var_dir / "dev-vault-keys.json"
 
+    @property
+    def trading_calendar_file(self) -> Path:
+        """The operator's trading-day overrides (gateway/adapters/trading_calendar.py)."""
+        return self.var_dir / "trading_calendar.txt"
+
 
 def _truthy(raw: str) -> bool:
     return raw.strip().lower() not in ("0", "false", "no", "off", "")

@@ -10,6 +10,7 @@ class ConsentKind(str, Enum):
     IDENTITY = "identity"  # verify and keep the national ID (real-name registration)
     BANK_CARD = "bank_card"  # bind and charge the customer's debit cards
     DEVICE_USAGE = "device_usage"  # keep device usage telemetry and use it for credit scoring
+    FUND = "fund"  # sell the customer units of a money-market fund (subscriptions; redeeming never needs it)
 
 
 class ConsentRequired(DomainError):

@@ -184,11 +184,24 @@ def customer_credit(customer_id: str, currency: str) -> AccountSpec:
     return AccountSpec(f"customer:{customer_id}:credit", currency, NormalSide.CREDIT, False)
 
 
+# Installments paid from a money-market fund go through a payment whose "connector" names the fund.
+FUND_SOURCE_PREFIX = "fund:"
+
+
+def collection_source(connector: str, currency: str) -> AccountSpec:
+    """Where collected money comes from: the card's acquirer, or the customer's fund units
+    (redeemed for the installment: we owe them less)."""
+    if connector.startswith(FUND_SOURCE_PREFIX):
+        return fund_holdings(connector.removeprefix(FUND_SOURCE_PREFIX), currency)
+    return acquirer_receivable(connector, currency)
+
+
 def collection_entry(*, reference: str, connector: str, customer_id: str, currency: str, principal: int, interest: int, late_fee: int, overpaid: int = 0) -> JournalEntry:
     """An installment collected from the customer's card: the bank owes us the money; it repays
-    principal and earns us interest and late fees. Nothing goes to the merchant, paid already."""
+    principal and earns us interest and late fees. Nothing goes to the merchant, paid already.
+    Collected from their fund instead, their holding pays it."""
     entry = JournalEntry("installment_collection", reference)
-    entry.debit(acquirer_receivable(connector, currency), principal + interest + late_fee + overpaid)
+    entry.debit(collection_source(connector, currency), principal + interest + late_fee + overpaid)
     entry.credit(customer_receivable(customer_id, currency), principal)
     entry.credit(interest_revenue(currency), interest)
     entry.credit(late_fee_revenue(currency), late_fee)
@@ -204,4 +217,118 @@ def batch_collection_entry(*, reference: str, connector: str, currency: str, pri
     for customer_id, principal in sorted(principal_by_customer.items()):
         entry.credit(customer_receivable(customer_id, currency), principal)
     entry.credit(interest_revenue(currency), interest)
+    return entry
+
+
+# ---- money-market fund (Huoqibao) --------------------------------------------------------------
+# One unit is CNY 1.00 and units are kept in hundredths, so unit amounts post as fen. Accounts are
+# per fund (not per holder): the holdings table keeps each customer's share, and
+# `paygate ledger verify` checks that the holdings add up to the fund's holdings account.
+
+def fund_holdings(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """What the fund's units held by customers are worth: we owe it to them."""
+    return AccountSpec(f"fund:{fund_id}:holdings", currency, NormalSide.CREDIT, False)
+
+
+def fund_subscriptions_in_transit(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """Money taken from customers' cards for units not yet confirmed."""
+    return AccountSpec(f"fund:{fund_id}:subscriptions_in_transit", currency, NormalSide.CREDIT, False)
+
+
+def fund_redemptions_payable(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """Units redeemed whose money has not reached the customer's card yet."""
+    return AccountSpec(f"fund:{fund_id}:redemptions_payable", currency, NormalSide.CREDIT, False)
+
+
+def fund_fast_redemption_advance(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """What the partner bank advanced to customers' cards for fast redemptions (until the
+    manager's redemption money repays it)."""
+    return AccountSpec(f"fund:{fund_id}:fast_redemption_advance", currency, NormalSide.CREDIT, False)
+
+
+def fund_income_payable(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """Income credited to holders of a monthly-carryover fund, not yet turned into units."""
+    return AccountSpec(f"fund:{fund_id}:income_payable", currency, NormalSide.CREDIT, False)
+
+
+def fund_rounding(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """The fen of declared income that rounding holders' income down left over."""
+    return AccountSpec(f"fund:{fund_id}:rounding", currency, NormalSide.CREDIT, False)
+
+
+def fund_manager_position(fund_id: str, currency: str = "CNY") -> AccountSpec:
+    """Our position with the fund manager: money invested plus income declared, less
+    redemptions paid. It may dip below zero for a day: a normal redemption is paid on the next
+    trading day, before the manager's settlement of it is booked."""
+    return AccountSpec(f"fund:{fund_id}:manager_position", currency, NormalSide.DEBIT, True)
+
+
+def fund_subscription_paid_entry(*, reference: str, fund_id: str, connector: str, amount: int) -> JournalEntry:
+    """A subscription's card debit succeeded: the acquirer owes us the money, held in transit."""
+    entry = JournalEntry("fund_subscription", reference)
+    entry.debit(acquirer_receivable(connector, "CNY"), amount)
+    entry.credit(fund_subscriptions_in_transit(fund_id), amount)
+    return entry
+
+
+def fund_subscription_confirmed_entry(*, reference: str, fund_id: str, connector: str, amount: int) -> JournalEntry:
+    """Units confirmed: the money goes from the acquirer to the fund manager, and the customer
+    now holds units instead of money in transit."""
+    entry = JournalEntry("fund_confirmation", reference)
+    entry.debit(fund_subscriptions_in_transit(fund_id), amount)
+    entry.credit(fund_holdings(fund_id), amount)
+    entry.debit(fund_manager_position(fund_id), amount)
+    entry.credit(acquirer_receivable(connector, "CNY"), amount)
+    return entry
+
+
+def fund_redeemed_entry(*, reference: str, fund_id: str, amount: int) -> JournalEntry:
+    """Units redeemed: they stop being the customer's holding; their money is payable."""
+    entry = JournalEntry("fund_redemption", reference)
+    entry.debit(fund_holdings(fund_id), amount)
+    entry.credit(fund_redemptions_payable(fund_id), amount)
+    return entry
+
+
+def fund_redemption_restored_entry(*, reference: str, fund_id: str, amount: int) -> JournalEntry:
+    """The payout failed: the customer holds the units again."""
+    entry = JournalEntry("fund_redemption_restored", reference)
+    entry.debit(fund_redemptions_payable(fund_id), amount)
+    entry.credit(fund_holdings(fund_id), amount)
+    return entry
+
+
+def fund_redemption_paid_entry(*, reference: str, fund_id: str, amount: int, fast: bool) -> JournalEntry:
+    """The money reached the card: advanced by the partner bank (fast), or out of the manager's
+    redemption proceeds (normal)."""
+    entry = JournalEntry("fund_payout", reference)
+    entry.debit(fund_redemptions_payable(fund_id), amount)
+    if fast:
+        entry.credit(fund_fast_redemption_advance(fund_id), amount)
+    else:
+        entry.credit(fund_manager_position(fund_id), amount)
+    return entry
+
+
+def fund_advance_repaid_entry(*, reference: str, fund_id: str, amount: int) -> JournalEntry:
+    """The manager settled fast redemptions (next trading day): the partner bank is repaid."""
+    entry = JournalEntry("fund_advance_repaid", reference)
+    entry.debit(fund_fast_redemption_advance(fund_id), amount)
+    entry.credit(fund_manager_position(fund_id), amount)
+    return entry
+
+
+def fund_income_entry(*, reference: str, fund_id: str, declared: int, credited: int, remainder: int, converted: int, monthly: bool) -> JournalEntry:
+    """One fund-day's income, aggregated over all holders: the manager declared it, holders were
+    credited (as units, or accrued with monthly carryover), rounding kept the rest. Monthly
+    funds also turn the accrued income into units on the month's first trading day."""
+    if declared != credited + remainder:
+        raise LedgerError("unbalanced_entry", f"income {reference}: declared {declared} != credited {credited} + remainder {remainder}")
+    entry = JournalEntry("fund_income", reference)
+    entry._add(fund_manager_position(fund_id), declared)
+    entry._add(fund_income_payable(fund_id) if monthly else fund_holdings(fund_id), -credited)
+    entry._add(fund_rounding(fund_id), -remainder)
+    if converted:
+        entry.debit(fund_income_payable(fund_id), converted)
+        entry.credit(fund_holdings(fund_id), converted)
     return entry

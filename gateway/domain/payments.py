@@ -82,6 +82,7 @@ class Funds(str, Enum):
     NOTHING_YET = "nothing_yet"  # still waiting (or declined): nothing moved
     HELD = "held"  # authorized only: capturable later (manual capture)
     FOR_PLAN = "for_plan"  # received for an installment plan, which books it itself
+    FOR_FUND = "for_fund"  # received for a fund subscription, which the fund books (in transit until confirmed)
     SOLD = "sold"  # received and booked to the merchant at once (capture entry)
 
 
@@ -123,13 +124,18 @@ def decide_outcome(current: PaymentStatus, outcome: Outcome, capture_method: Cap
     >>> decide_outcome(S.REQUIRES_ACTION, Outcome.DECLINED, A, "installment")
     Decision(failed, nothing_yet)
 
-    Approved: a manual capture holds the money; an installment debit is booked by its plan;
-    everything else (a sale, a plan's down payment) is booked to the merchant at once.
+    Approved: a manual capture holds the money; an installment debit is booked by its plan, a
+    fund purchase by its fund; everything else (a sale, a plan's down payment) is booked to the
+    merchant at once.
 
     >>> decide_outcome(S.PROCESSING, Outcome.APPROVED, M)
     Decision(requires_capture, held)
     >>> decide_outcome(S.PROCESSING, Outcome.APPROVED, A, "installment")
     Decision(succeeded, for_plan)
+    >>> decide_outcome(S.PROCESSING, Outcome.APPROVED, A, "fund_purchase")
+    Decision(succeeded, for_fund)
+    >>> decide_outcome(S.PROCESSING, Outcome.DECLINED, A, "fund_purchase")
+    Decision(failed, nothing_yet)
     >>> decide_outcome(S.PROCESSING, Outcome.APPROVED, A)
     Decision(succeeded, sold)
     >>> decide_outcome(S.REQUIRES_ACTION, Outcome.APPROVED, A, "down_payment")
@@ -157,6 +163,8 @@ def decide_outcome(current: PaymentStatus, outcome: Outcome, capture_method: Cap
         return Decision(S.REQUIRES_CAPTURE, Funds.HELD)
     if purpose == "installment":
         return Decision(S.SUCCEEDED, Funds.FOR_PLAN)
+    if purpose == "fund_purchase":
+        return Decision(S.SUCCEEDED, Funds.FOR_FUND)
     return Decision(S.SUCCEEDED, Funds.SOLD)
 
 

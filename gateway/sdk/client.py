@@ -202,9 +202,11 @@ class Paygate:
         return self._post("/v1/installment_quotes", {"amount": amount, "term_months": term_months, "product": product, **inline_terms})
 
     def create_installment_plan(self, customer: str, card: str, product: str, term_months: int, amount: int,
-                                device: str | None = None, idempotency_key: str | None = None) -> JSON:
-        return self._post("/v1/installment_plans", {"customer": customer, "card": card, "product": product,
-                                                    "term_months": term_months, "amount": amount, "device": device}, idempotency_key)
+                                device: str | None = None, source: str | None = None, fund: str | None = None,
+                                idempotency_key: str | None = None) -> JSON:
+        """source "fund" (with `fund`): installments are paid from the customer's fund units, the card pays the rest."""
+        return self._post("/v1/installment_plans", {"customer": customer, "card": card, "product": product, "term_months": term_months,
+                                                    "amount": amount, "device": device, "source": source, "fund": fund}, idempotency_key)
 
     def retrieve_installment_plan(self, plan_id: str) -> JSON:
         return self._get(f"/v1/installment_plans/{plan_id}")
@@ -268,6 +270,52 @@ class Paygate:
     def redeliver_event(self, event_id: str, endpoint: str | None = None) -> JSON:
         return self._post(f"/v1/events/{event_id}/redeliver", {"endpoint": endpoint})
 
+    # ---- money-market fund (docs/fund.md) ------------------------------------------------------
+
+    def create_fund(self, code: str, name: str, manager: str, manager_public_key: str, *, carryover: str | None = None,
+                    cutoff: str | None = None, fast_redemption_daily_cap: int | None = None, idempotency_key: str | None = None) -> JSON:
+        """carryover "daily" (default) or "monthly"; cutoff "HH:MM" Beijing time (default "15:00")."""
+        return self._post("/v1/funds", {"code": code, "name": name, "manager": manager, "manager_public_key": manager_public_key,
+                                        "carryover": carryover, "cutoff": cutoff, "fast_redemption_daily_cap": fast_redemption_daily_cap},
+                          idempotency_key)
+
+    def retrieve_fund(self, fund_id: str) -> JSON:
+        return self._get(f"/v1/funds/{fund_id}")
+
+    def list_funds(self) -> JSON:
+        return self._get("/v1/funds")
+
+    def record_fund_income(self, fund_id: str, day: str, income_per_10k: str, signature: str) -> JSON:
+        """One line of the manager's signed daily feed (`day` YYYY-MM-DD); the same line again is a no-op."""
+        return self._post(f"/v1/funds/{fund_id}/income", {"date": day, "income_per_10k": income_per_10k, "signature": signature})
+
+    def fund_yields(self, fund_id: str, date_from: str | None = None, date_to: str | None = None) -> JSON:
+        """Each natural day's income per 10,000 units and 7-day annualized yield (strings, as published)."""
+        return self.request("GET", f"/v1/funds/{fund_id}/yields", query={"from": date_from, "to": date_to})
+
+    def subscribe_fund(self, customer: str, fund: str, amount: int, payment_method: str, idempotency_key: str | None = None) -> JSON:
+        """Move `amount` fen from a saved card (card_...) into the fund."""
+        return self._post(f"/v1/customers/{customer}/fund_subscriptions", {"fund": fund, "amount": amount, "payment_method": payment_method},
+                          idempotency_key)
+
+    def retrieve_fund_subscription(self, subscription_id: str) -> JSON:
+        return self._get(f"/v1/fund_subscriptions/{subscription_id}")
+
+    def redeem_fund(self, customer: str, fund: str, amount: int, speed: str, card: str, idempotency_key: str | None = None) -> JSON:
+        """speed "fast" (paid at once, within the day's cap) or "normal" (paid on the next trading day)."""
+        return self._post(f"/v1/customers/{customer}/fund_redemptions", {"fund": fund, "amount": amount, "speed": speed, "card": card},
+                          idempotency_key)
+
+    def retrieve_fund_redemption(self, redemption_id: str) -> JSON:
+        return self._get(f"/v1/fund_redemptions/{redemption_id}")
+
+    def fund_holdings(self, customer: str) -> JSON:
+        return self._get(f"/v1/customers/{customer}/fund_holdings")
+
+    def fund_statements(self, customer: str, month: str) -> JSON:
+        """month "YYYY-MM"."""
+        return self._get(f"/v1/customers/{customer}/fund_statements", month=month)
+
     # ---- test mode (PAYGATE_SANDBOX_ENDPOINTS=1) -----------------------------------------------
 
     def sandbox_clock(self) -> JSON:
@@ -296,6 +344,10 @@ class Paygate:
     def sandbox_bank_callback(self, payment_id: str) -> JSON:
         """The sandbox bank sends its signed callback about a debit now."""
         return self._post(f"/v1/sandbox/payments/{payment_id}/bank_callback")
+
+    def sandbox_run_queue(self, queue: str) -> JSON:
+        """One pass of a worker queue ("fund" or "installments") now: {"done": jobs it did}."""
+        return self._post(f"/v1/sandbox/queues/{queue}/run")
 
 
 def _without_none(body: JSON) -> JSON:

@@ -75,6 +75,7 @@ def erase_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> Custom
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
         _refuse_with_open_plans(session, customer_id)
+        _refuse_with_fund_units(session, customer_id)
         customer.state = "erased"
         customer.data_key = None
         customer.id_number_hmac = None
@@ -97,6 +98,12 @@ def _refuse_with_open_plans(session: Session, customer_id: str) -> None:
 
     if session.execute(select(InstallmentPlan.id).where(InstallmentPlan.customer_id == customer_id, InstallmentPlan.state.in_(("pending", "active")))).first():
         raise Conflict("customer_has_open_plans", "The customer still owes on an installment plan; erase them once it is settled.", "customer")
+
+
+def _refuse_with_fund_units(session: Session, customer_id: str) -> None:
+    from gateway.services.fund_holdings import refuse_erasure_with_units
+
+    refuse_erasure_with_units(session, customer_id)
 
 
 def _forget_devices(session: Session, customer_id: str) -> None:

@@ -30,7 +30,10 @@ PAYMENT_EVENTS = {
 REFUND_EVENTS = {"succeeded": "refund.succeeded", "failed": "refund.failed"}
 # Raised by installment plans (gateway/services/installment_plans.py).
 INSTALLMENT_EVENTS = ("installment.paid", "installment.failed", "plan.delinquent", "plan.completed", "plan.canceled")
-EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS})
+# Raised by the money-market fund (gateway/services/fund_orders.py, fund_accrual.py); income is
+# one event per fund and day, not per holder.
+FUND_EVENTS = ("fund.subscription.confirmed", "fund.redemption.paid", "fund.income.credited")
+EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -35,8 +35,9 @@ from gateway.domain.payments import Outcome
 from gateway.domain.reconciliation import CLAIM_LEASE
 from gateway.services import device_credit, events, payments, refunds
 from gateway.services.payments import PaymentPorts
-from gateway.services.ports import Collected, InstallmentStore
+from gateway.services.ports import Collected, InstallmentFromFund, InstallmentStore
 from gateway.services.customers import owned_customer, require_consent
+from gateway.services.funds import owned_fund
 from gateway.services.read_models import DeviceTokenView, InstallmentView, PaymentView, PlanRecord, PlanView, ProductView
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,11 @@ OPEN_STATES = ("pending", "active")
 @runtime_checkable
 class InstallmentPorts(PaymentPorts, Protocol):
     """Plans take what their payments take (each collection is a payment, and the settings give
-    the customer's installment credit limit), and their own rows."""
+    the customer's installment credit limit), their own rows, and the fund that pays the
+    installments of plans whose source is a fund."""
 
     installment_store: Callable[[Session], InstallmentStore]
+    installment_from_fund: InstallmentFromFund
 
 
 class CreditLimitExceeded(DomainError):
@@ -136,9 +139,12 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> PlanView:
+def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None,
+                source: str = "card", fund_id: str | None = None) -> PlanView:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
-    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending."""
+    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending.
+    With `source` "fund", installments are paid from the customer's units of `fund_id` when due,
+    and the card pays what the fund cannot."""
     with gw.db.unit_of_work() as session:
         # The customer's row lock serialises their plan requests, so concurrent ones cannot
         # together exceed the credit limit.
@@ -150,6 +156,7 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
         product = _owned_product(session, merchant_id, product_id)
         if device_id is not None:
             _require_device(session, merchant_id, device_id)
+        _check_source(session, merchant_id, source, fund_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
         available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
@@ -160,6 +167,7 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
             term_months=term_months, method=product.method, apr=offer.schedule.apr, start_date=local_today(gw), state="pending",
             delinquency=rules.Delinquency.CURRENT.value, late_fees_charged=0, created_at=gw.clock(),
             down_payment_payment_id=new_id("pay") if offer.down_payment else None,
+            funding_source=source, source_fund_id=fund_id if source == "fund" else None,
         )
         session.add(plan)
     if offer.down_payment == 0:
@@ -174,6 +182,15 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
     )
     log.info("plan %s: down payment %s is %s", plan.id, down.id, down.status)
     return get_plan(gw, merchant_id, plan.id)
+
+
+def _check_source(session: Session, merchant_id: str, source: str, fund_id: str | None) -> None:
+    if source not in ("card", "fund"):
+        raise InvalidRequest("source_invalid", 'source must be "card" or "fund".', "source")
+    if source == "fund":
+        if not fund_id:
+            raise InvalidRequest("parameter_missing", 'A plan paid from the fund names the fund: send "fund".', "fund")
+        owned_fund(session, merchant_id, fund_id)
 
 
 def payment_settled(gw: InstallmentPorts, session: Session, payment: Payment) -> None:
@@ -274,12 +291,18 @@ class _Claim:
 
 
 def _plain(plan: InstallmentPlan, item: Installment) -> bool:
-    """An installment nothing else hangs on: on time, untouched, not the last, no device."""
+    """An installment nothing else hangs on: on time, untouched, not the last, no device, paid by
+    card (not from a fund)."""
     return (plan.delinquency == rules.Delinquency.CURRENT.value and plan.device_id is None and item.number < plan.term_months
+            and plan.funding_source != "fund"
             and item.late_fee == 0 and item.paid_principal == item.paid_interest == item.waived_interest == 0)
 
 
 def _debit_one(gw: InstallmentPorts, claim: _Claim) -> None:
+    if claim.plan.funding_source == "fund":
+        claim = _from_fund(gw, claim)
+        if claim is None:
+            return
     plan = claim.plan
     request = payments.NewPayment(claim.amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
                                   description=f"installment {claim.number} of plan {plan.id}", metadata={"installment": str(claim.number)},
@@ -291,6 +314,21 @@ def _debit_one(gw: InstallmentPorts, claim: _Claim) -> None:
             store = gw.installment_store(session)
             plan = store.locked_plan(plan.id)
             _attempt_failed(gw, session, plan, store.installment(plan.id, claim.number), refused.code)
+
+
+def _from_fund(gw: InstallmentPorts, claim: _Claim) -> _Claim | None:
+    """Pay the installment from the plan's fund as far as the units and the day's fast cap go;
+    the claim for the rest, to debit from the card (None when the fund paid it all)."""
+    taken = gw.installment_from_fund(claim.plan, claim.payment_id, claim.amount, claim.number)
+    if taken == 0:
+        return claim
+    if taken == claim.amount:
+        return None
+    rest = replace(claim, payment_id=new_id("pay"), amount=claim.amount - taken)
+    with gw.db.unit_of_work() as session:  # claimed again for the card's debit of the rest
+        item = gw.installment_store(session).installment(claim.plan.id, claim.number)
+        item.status, item.collecting_payment_id, item.next_attempt_at = "collecting", rest.payment_id, gw.clock() + CLAIM_LEASE
+    return rest
 
 
 def _collect_in_bulk(gw: InstallmentPorts, claims: list[_Claim]) -> list[_Claim]:
@@ -349,7 +387,8 @@ def _book_batch(gw: InstallmentPorts, connector_name: str, approved: list, now) 
 
 def pay_now(gw: InstallmentPorts, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> PaymentView:
     """Early or manual payment from the plan's card: the next installment, any amount, or the
-    payoff amount (future interest waived on the declining-balance methods)."""
+    payoff amount (future interest waived on the declining-balance methods). A plan paid from a
+    fund pays its next installment from the fund (the card pays what the fund cannot)."""
     with gw.db.unit_of_work() as session:
         plan = _locked_plan(session, merchant_id, plan_id)
         if plan.state != "active":
@@ -370,6 +409,13 @@ def pay_now(gw: InstallmentPorts, merchant_id: str, plan_id: str, kind: str, amo
         for item in unpaid:  # no scheduled debit may start while this one runs
             item.status, item.collecting_payment_id = "collecting", payment_id
             item.next_attempt_at = gw.clock() + CLAIM_LEASE
+        number = unpaid[0].number
+    if plan.funding_source == "fund" and kind == "next":
+        claim = _from_fund(gw, _Claim(plan, 0, number, payment_id, owed, 0, 0, date.min, False))
+        if claim is None:
+            with gw.db.unit_of_work() as session:
+                return PaymentView.from_row(gw.payment_store(session).owned(merchant_id, payment_id))
+        payment_id, owed = claim.payment_id, claim.amount
     request = payments.NewPayment(owed, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
                                   description=f"{kind} payment, plan {plan.id}", metadata={"intent": kind},
                                   purpose="installment", installment_plan_id=plan.id)

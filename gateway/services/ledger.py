@@ -7,6 +7,7 @@ from gateway.adapters.db import ledger_repository as ledger
 from gateway.domain.ledger import merchant_payable_code
 from gateway.domain.money import SUPPORTED_CURRENCIES
 from gateway.services.ports import TransactionsPort
+from gateway.services.fund_accrual import fund_book_problems
 
 
 def merchant_balance(gw: TransactionsPort, merchant_id: str) -> dict[str, int]:
@@ -36,4 +37,5 @@ def verify(gw: TransactionsPort) -> VerifyReport:
             report.problems.append(f"account {code} {currency}: balance {stored} but postings sum to {posted}")
         for code, currency, normal in ledger.negative_accounts(session):
             report.problems.append(f"account {code} {currency} must not be negative but is {normal}")
+        report.problems.extend(fund_book_problems(session))
     return report

@@ -37,10 +37,12 @@ log = logging.getLogger(__name__)
 @runtime_checkable
 class PaymentPorts(BankPorts, SettingsPort, Protocol):
     """What the payment use cases take: transactions, the clock, the vault (to read the card),
-    the banks and wallets, their rows, and who hears that a plan's payment settled."""
+    the banks and wallets, their rows, and who hears that a plan's or a fund purchase's payment
+    settled."""
 
     payment_store: Callable[[Session], PaymentStore]
     payment_settled: PaymentSettled
+    fund_purchase_settled: PaymentSettled
 
 
 class CallbackRefused(DomainError):
@@ -290,6 +292,8 @@ def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: C
     _move_funds(store, payment, decision)
     store.payment_changed(payment, gw.clock())
     log.info("payment %s %s", payment.id, payment.status)
+    if payment.purpose == "fund_purchase":
+        gw.fund_purchase_settled(session, payment)
     if payment.installment_plan_id:
         gw.payment_settled(session, payment)
 
@@ -297,7 +301,7 @@ def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: C
 def _move_funds(store: PaymentStore, payment: Payment, decision: Decision) -> None:
     if decision.funds is Funds.HELD:
         payment.amount_capturable = payment.amount
-    elif decision.funds is Funds.FOR_PLAN:  # the plan books it (principal, interest, fees)
+    elif decision.funds in (Funds.FOR_PLAN, Funds.FOR_FUND):  # the plan or the fund books it
         payment.amount_received = payment.amount
     elif decision.funds is Funds.SOLD:
         _book_capture(store, payment, payment.amount)

@@ -206,6 +206,14 @@ class PaymentSettled(Protocol):
     def __call__(self, session: Session, payment: Payment) -> None: ...
 
 
+class InstallmentFromFund(Protocol):
+    """Asked to pay up to `owed` fen of installment `number` of a plan whose source is a fund, as
+    payment `payment_id`, from the customer's units: answers what the fund paid (the card pays the
+    rest). Wired at the composition root, so plans know nothing of fund orders."""
+
+    def __call__(self, plan: InstallmentPlan, payment_id: str, owed: int, number: int) -> int: ...
+
+
 class ConfirmationDecided(Protocol):
     """Told when the buyer's device answered a payment confirmation (or let it expire). Wired at
     the composition root, so device confirmations know nothing of payments."""

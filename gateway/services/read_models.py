@@ -313,6 +313,8 @@ class PlanRecord:
     saved_card_id: str
     product_id: str
     device_id: str | None
+    funding_source: str  # card | fund
+    source_fund_id: str | None
     state: str
     delinquency: str
     amount: int
@@ -358,3 +360,100 @@ class PlanView:
     overdue: int  # owed before today
     outstanding: int
     device_tokens: list[DeviceTokenView]
+
+
+# ---- money-market fund (docs/fund.md) -------------------------------------------------------
+
+@dataclass(frozen=True)
+class FundView:
+    id: str
+    code: str
+    name: str
+    manager: str
+    carryover: str
+    cutoff: str
+    fast_redemption_daily_cap: int
+    units_outstanding: int
+    latest_income_date: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    recorded: list[date]
+    unchanged: list[date]  # lines the fund already had, word for word
+
+
+@dataclass(frozen=True)
+class DailyYield:
+    day: date
+    income_per_10k: Decimal
+    seven_day_annualized: Decimal | None  # None until the fund has 7 days of figures
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    id: str
+    fund: str
+    customer: str
+    amount: int
+    status: str
+    payment: str
+    trade_date: date
+    confirmation_date: date
+    earns_from: date | None
+    failure_code: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RedemptionView:
+    id: str
+    fund: str
+    customer: str
+    amount: int
+    speed: str
+    status: str
+    card: str | None
+    installment_plan: str | None
+    trade_date: date
+    pay_date: date
+    failure_code: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HoldingView:
+    fund: str
+    fund_code: str
+    fund_name: str
+    units: int  # confirmed units, in hundredths
+    balance: int  # fen: units plus income accrued but not yet converted (monthly carryover)
+    pending_subscriptions: int
+    pending_redemptions: int
+    yesterday_income: int
+    cumulative_income: int
+    fast_redemption_available_today: int
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    day: date
+    kind: str  # subscription | redemption | restored | income
+    amount: int  # fen, signed as it moved the balance
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Statement:
+    fund: str
+    fund_code: str
+    fund_name: str
+    month: str
+    opening: int
+    subscriptions: int
+    redemptions: int
+    income: int
+    closing: int
+    lines: list[StatementLine]

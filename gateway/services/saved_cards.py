@@ -127,7 +127,7 @@ def chargeable_card(gw: BankPorts, session, merchant_id: str, card_id: str) -> t
         raise Conflict("card_not_active", f"The saved card is {saved.status}.", "payment_method.card")
     customer = session.execute(select(Customer).where(Customer.id == saved.customer_id)).scalar_one()
     require_consent(session, customer.id, ConsentKind.BANK_CARD)
-    return saved, _opened(saved, customer_data_key(gw, customer))
+    return saved, opened_card(saved, customer_data_key(gw, customer))
 
 
 def chargeable_cards(gw: BankPorts, session, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
@@ -146,11 +146,11 @@ def chargeable_cards(gw: BankPorts, session, card_ids: set[str]) -> tuple[dict[s
         if card.status != "active" or customer.state != "active" or customer.id not in consenting:
             continue
         key = keys.setdefault(customer.id, customer_data_key(gw, customer))  # unwrapped once per customer
-        ready[card_id] = (card, _opened(card, key))
+        ready[card_id] = (card, opened_card(card, key))
     return ready, set(card_ids) - set(ready)
 
 
-def _opened(saved: SavedCard, key) -> CardDetails:
+def opened_card(saved: SavedCard, key) -> CardDetails:
     secret = json.loads(key.open(f"card:{saved.id}", saved.card_sealed))
     return CardDetails(secret["pan"], saved.exp_month, saved.exp_year, secret["holder_name"])
 

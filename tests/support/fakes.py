@@ -159,7 +159,7 @@ class FakePaymentPorts:
     clock: SteppingClock = field(default_factory=SteppingClock)
     vault: Vault = field(default_factory=fake_vault)
     settings: Settings = field(default_factory=Settings)
-    settled: list[str] = field(default_factory=list)  # payments of a plan that reached their outcome
+    settled: list[str] = field(default_factory=list)  # payments of a plan or a fund purchase that reached their outcome
 
     def __post_init__(self) -> None:
         self.db = FakeDatabase(self.rows)
@@ -170,6 +170,9 @@ class FakePaymentPorts:
         return session
 
     def payment_settled(self, session, payment: Payment) -> None:
+        self.settled.append(payment.id)
+
+    def fund_purchase_settled(self, session, payment: Payment) -> None:
         self.settled.append(payment.id)
 
     @property
@@ -274,3 +277,6 @@ class FakeInstallmentPorts(FakePaymentPorts):
 
     def payment_settled(self, session, payment: Payment) -> None:
         installment_plans.payment_settled(self, session, payment)
+
+    def installment_from_fund(self, plan, payment_id: str, owed: int, number: int) -> int:
+        raise AssertionError("the fakes' plans are paid by card")

@@ -12,6 +12,9 @@ import pytest
 from marshmallow import Schema, fields
 
 from gateway.entrypoints.api.device_schemas import DeviceEnrolled, DeviceOut
+from gateway.entrypoints.api.fund_schemas import (
+    FundOut, HoldingOut, IncomeRecorded, RedemptionOut, StatementLineOut, StatementOut, SubscriptionOut, YieldOut,
+)
 from gateway.entrypoints.api.installment_schemas import DeviceTokenOut, InstallmentOut, PlanOut, ProductOut
 from gateway.entrypoints.api.schemas import BankOut, ConsentOut, CustomerOut, PaymentOut, RefundOut, SavedCardOut, TokenOut
 from gateway.entrypoints.api.webhook_schemas import EventDetailOut, EventOut, WebhookDeliveryOut, WebhookEndpointOut
@@ -35,6 +38,14 @@ RESPONSES = [
     (ProductOut, views.ProductView),
     (InstallmentOut, views.InstallmentView),
     (PlanOut, views.PlanView),
+    (FundOut, views.FundView),
+    (IncomeRecorded, views.ImportResult),
+    (YieldOut, views.DailyYield),
+    (SubscriptionOut, views.SubscriptionView),
+    (RedemptionOut, views.RedemptionView),
+    (HoldingOut, views.HoldingView),
+    (StatementOut, views.Statement),
+    (StatementLineOut, views.StatementLine),
 ]
 
 

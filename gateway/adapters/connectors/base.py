@@ -82,6 +82,27 @@ class PaymentConnector(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PayoutRequest:
+    """A credit push to a card (a fund redemption paid out): our id, so a lost answer can be
+    asked about again by it."""
+
+    payout_id: str
+    amount: int
+    currency: str
+    card: CardDetails
+    description: str | None = None
+
+
+class PayoutConnector(Protocol):
+    """Banks also push money to a card (fund redemptions). Like debits, a payout may be answered
+    at once, later (PENDING: ask `payout_status`), or not at all (UNKNOWN): never send it twice."""
+
+    def payout(self, request: PayoutRequest) -> ConnectorResult: ...
+
+    def payout_status(self, payout_id: str) -> ConnectorResult: ...
+
+
 class CardBindingConnector(Protocol):
     """Banks also bind cards: they text the holder a code and check it."""
 

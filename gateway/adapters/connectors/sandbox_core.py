@@ -22,7 +22,7 @@ from datetime import datetime, time as clock_time, timedelta, timezone
 
 from sqlalchemy import func, insert, select
 
-from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Notification, Outcome
+from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Notification, Outcome, PayoutRequest
 from gateway.adapters.db.engine import Database
 from gateway.adapters.db.models import SandboxBankTransaction, SandboxCardBinding
 from gateway.domain.banks import bank_for_card
@@ -39,6 +39,12 @@ TEST_CARD_OUTCOMES = {
     "0119": (Outcome.UNKNOWN, None),
     "0127": (Outcome.UNKNOWN, "never_resolves"),
 }
+
+# Payouts credit the card: a lack of funds does not apply, an expired card does.
+PAYOUT_TEST_CARD_OUTCOMES = {code: outcome for code, outcome in TEST_CARD_OUTCOMES.items() if code != "0002"}
+# The most one credit push may carry (banks split larger transfers; a fund redemption above it is
+# refused by the bank and the units are given back).
+PAYOUT_LIMIT = 100_000_000
 
 DECLINE_MESSAGES = {
     "insufficient_funds": "The card has insufficient funds to complete the purchase.",
@@ -139,6 +145,33 @@ class SandboxAcquirer:
             row = self._row(new_id("bankr"), "refund", refund_id, debit.card_fingerprint if debit else "", amount, currency, Outcome.APPROVED, None)
             session.connection().execute(insert(SandboxBankTransaction.__table__), [row])
         return ConnectorResult(Outcome.APPROVED, row["reference"])
+
+    # ---- payouts (credit pushes to a card) ----------------------------------------------------
+
+    def payout(self, request: PayoutRequest) -> ConnectorResult:
+        """Push money to a card, with the bank's latency, hours, per-payout limit and test
+        cards (0069 expired: declined; 0119 answer lost, money sent; 0127 never known). Banks
+        that answer debits by callback answer payouts later too: ask `payout_status`."""
+        self._wait()
+        refused = self._closed()
+        if refused:
+            return refused
+        if request.amount > PAYOUT_LIMIT:
+            return ConnectorResult(Outcome.DECLINED, None, "amount_over_limit", DECLINE_MESSAGES["amount_over_limit"])
+        outcome, code = PAYOUT_TEST_CARD_OUTCOMES.get(request.card.pan[-4:], (Outcome.APPROVED, None))
+        booked = Outcome.APPROVED if outcome is Outcome.UNKNOWN and code is None else outcome
+        reference = new_id("bankp")
+        with self.db.unit_of_work() as session:
+            row = self._row(reference, "payout", request.payout_id, self._fingerprint(request.card.pan), request.amount, request.currency, booked, code)
+            session.connection().execute(insert(SandboxBankTransaction.__table__), [row])
+        if outcome is Outcome.UNKNOWN:
+            return ConnectorResult(Outcome.UNKNOWN, message="The bank did not answer in time.")
+        if self.answers_by_callback:
+            return ConnectorResult(Outcome.PENDING, reference)
+        return ConnectorResult(outcome, reference, code, DECLINE_MESSAGES.get(code))
+
+    def payout_status(self, payout_id: str) -> ConnectorResult:
+        return self._booked("payout", payout_id)
 
     def status(self, payment_id: str) -> ConnectorResult:
         return self._booked("debit", payment_id)

@@ -8,7 +8,7 @@ import functools
 from gateway.observability.metrics import timed_bank_call
 
 BANK_CALLS = frozenset({"authorize", "authorize_batch", "capture", "void", "refund", "status", "refund_status",
-                        "start_binding", "confirm_binding"})
+                        "start_binding", "confirm_binding", "payout", "payout_status"})
 
 
 class TimedConnector:

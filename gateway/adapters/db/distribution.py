@@ -42,6 +42,21 @@ DISTRIBUTION: dict[str, str] = {
     "device_tokens": "device_id",
     "device_confirmations": "device_id",
     "device_payg_credentials": "device_id",
+    # money-market fund (docs/fund.md)
+    "funds": REFERENCE,  # a handful of rows, read by every order and joined by the accrual on every node
+    "fund_income_figures": REFERENCE,  # one row per fund and day, read by the accrual on every node
+    # A holder's money by customer: the day's set-based accrual then runs on every node at once
+    # (by fund, one fund's million holders would sit on one node).
+    "fund_holdings": "customer_id",
+    # Orders by merchant: written in one local transaction with their payment and event.
+    "fund_subscriptions": "merchant_id",
+    "fund_redemptions": "merchant_id",
+    # by their holding's key, until they carry customer_id (like consents and installments above)
+    "fund_movements": "holding_seq",
+    "fund_holder_income": "holding_seq",
+    # the accrual's bookkeeping: one run per fund and day, its chunks with it
+    "fund_accrual_runs": "fund_id",
+    "fund_accrual_chunks": "run_id",
     # ledger
     "ledger_accounts": "id",
     "ledger_postings": "account_id",

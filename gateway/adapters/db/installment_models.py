@@ -52,6 +52,10 @@ class InstallmentPlan(Base):
     delinquency: Mapped[str] = mapped_column(String(16))  # current | grace | 1-30 | 31-60 | 61-90 | default
     late_fees_charged: Mapped[int] = mapped_column(BigInteger, default=0)
     down_payment_payment_id: Mapped[str | None] = mapped_column(String(40))
+    # What pays the installments: the saved card, or the customer's money-market fund (with the
+    # card as the fallback for what the fund cannot cover).
+    funding_source: Mapped[str] = mapped_column(String(8), default="card", server_default="card")
+    source_fund_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

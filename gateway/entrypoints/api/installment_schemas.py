@@ -106,6 +106,9 @@ class PlanCreate(Schema):
     term_months = fields.Integer(strict=True, required=True, validate=validate.OneOf(TERMS))
     amount = Amount(required=True, metadata={"description": "The device's price in fen."})
     device = fields.String(load_default=None)
+    source = fields.String(load_default="card", validate=validate.OneOf(["card", "fund"]),
+                           metadata={"description": "What pays the installments: the card, or the customer's fund units (the card pays what the fund cannot)."})
+    fund = fields.String(load_default=None, metadata={"description": "With source fund: the fund (fnd_...)."})
 
 
 class InstallmentOut(Schema):
@@ -133,6 +136,8 @@ class PlanOut(Schema):
     card = fields.String(attribute="plan.saved_card_id")
     product = fields.String(attribute="plan.product_id")
     device = fields.String(attribute="plan.device_id", allow_none=True)
+    source = fields.String(attribute="plan.funding_source")
+    fund = fields.String(attribute="plan.source_fund_id", allow_none=True)
     state = fields.String(attribute="plan.state")
     delinquency = fields.String(attribute="plan.delinquency")
     amount = fields.Integer(attribute="plan.amount")

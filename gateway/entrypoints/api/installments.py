@@ -51,7 +51,7 @@ def create_plan(body):
     card, pays the merchant in full and books the customer's receivable."""
     return plans.create_plan(
         gateway(), principal().merchant_id, customer_id=body["customer"], card_id=body["card"], product_id=body["product"],
-        term_months=body["term_months"], amount=body["amount"], device_id=body["device"],
+        term_months=body["term_months"], amount=body["amount"], device_id=body["device"], source=body["source"], fund_id=body["fund"],
     )
 
 

@@ -1,15 +1,16 @@
-"""Test mode only (PAYGATE_SANDBOX_ENDPOINTS=1): the sandbox clock, and the sandbox bank's callback
-on demand. Without the setting these routes do not exist (404) and the clock is the system clock."""
+"""Test mode only (PAYGATE_SANDBOX_ENDPOINTS=1): the sandbox clock, the sandbox bank's callback
+on demand, and one pass of a worker queue on demand. Without the setting these routes do not exist (404) and the clock is the system clock."""
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
 from gateway.entrypoints.api.schemas import PaymentOut, StrictBoolean
+from gateway.entrypoints.workers import load
 from gateway.domain.errors import NotFound
 from gateway.services import sandbox
 
-blp = ApiBlueprint("sandbox_clock", __name__, url_prefix="/v1/sandbox", description="Test mode only: the sandbox clock, the sandbox bank's callbacks.")
+blp = ApiBlueprint("sandbox_clock", __name__, url_prefix="/v1/sandbox", description="Test mode only: the sandbox clock, the sandbox bank's callbacks, worker queues on demand.")
 
 
 class ClockMove(Schema):
@@ -68,3 +69,17 @@ def bank_callback_now(payment_id):
     asynchronously send it in their own time); it goes through the same checks as any callback."""
     require_key()
     return sandbox.bank_sends_callback(gateway(), principal().merchant_id, payment_id)
+
+
+class QueuePassOut(Schema):
+    done = fields.Integer(metadata={"description": "Jobs the pass did (0: nothing was due)."})
+
+
+@blp.route("/queues/<any(fund, installments):queue>/run", methods=["POST"])
+@blp.response(200, QueuePassOut)
+def run_queue(queue):
+    """One pass of a worker queue (`fund`: confirmations, accrual, due payouts; `installments`:
+    due debits), as `paygate worker --queue NAME` would make it, so a merchant's test that moves
+    the sandbox clock need not run a worker."""
+    require_key()
+    return {"done": load(queue)(gateway())}

@@ -247,6 +247,11 @@ from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 main.add_command(worker)
 main.add_command(settlement)
 
+# The money-market fund (issue 10) lives in its own module.
+from gateway.entrypoints.cli.fund import fund  # noqa: E402
+
+main.add_command(fund)
+
 
 if __name__ == "__main__":
     main()
