@@ -167,7 +167,7 @@ def ingest(name: str, broker_url: str | None, batch_size: int) -> None:
     tune_gc_for_ingest()
     stats = loop.run(stop)
     click.echo(json.dumps({"ingest": name, "received": stats.received, "stored": stats.stored, "batches": stats.batches,
-                           "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
+                           "verifiers": loop.verifiers, "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
     sys.exit(0)
 
 
