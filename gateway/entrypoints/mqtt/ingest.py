@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import select
+import struct
 import threading
 import time
 from collections import Counter
@@ -243,8 +244,12 @@ class IngestLoop:
                 self.stats.dropped_internal_errors += 1
 
     def _acknowledge(self, batch: list[_Received]) -> None:
-        for item in batch:
-            if item.qos > 0 and item.generation == self._generation:
+        # A packet id is only valid on the connection that delivered it: after a reconnect the
+        # broker redelivers, and the dedupe refuses the copy.
+        current = [item for item in batch if item.qos > 0 and item.generation == self._generation]
+        acknowledge(self._client, [item.mid for item in current if item.qos == 1])
+        for item in current:
+            if item.qos == 2:  # never with our QoS 1 subscriptions; paho's own path if it were
                 self._client.ack(item.mid, item.qos)
 
     def _housekeeping(self) -> None:
@@ -273,10 +278,12 @@ def _read_in_bursts(client: mqtt.Client) -> None:
     paho's loop reads one packet per select() (loop_read() stops after one unless QoS 2 or
     outgoing messages are in flight), so at thousands of messages a second every message paid a
     whole loop turn: select() over two sockets, keepalive bookkeeping, the wake-up socket. This
-    wraps the public loop_read() (which paho's loop calls) to go on reading while the TLS layer
-    has bytes buffered or the socket is readable, up to READ_BURST packets, so acknowledgements
-    and keepalives still go out between bursts. It saved ~10 us of the network thread's ~50 us a
-    message (bench/telemetry.py prints the thread's CPU per message), most of it under the GIL."""
+    wraps the public loop_read() (which paho's loop calls) to go on reading while bytes are
+    buffered (ours, or the TLS layer's) or the socket is readable, up to READ_BURST packets, so
+    acknowledgements and keepalives still go out between bursts. It saved ~10 us of the network
+    thread's ~50 us a message (bench/telemetry.py prints the thread's CPU per message), most of it
+    under the GIL. _buffer_reads() takes most of the rest of the socket reads' cost."""
+    buffer = _buffer_reads(client)
     read_one = client.loop_read
 
     def loop_read(max_packets: int = 1) -> mqtt.MQTTErrorCode:
@@ -285,13 +292,82 @@ def _read_in_bursts(client: mqtt.Client) -> None:
             sock = client.socket()
             if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None:
                 break
-            try:
-                pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes already decrypted
-                if not pending and not select.select([sock], [], [], 0)[0]:
+            if not buffer.unread():
+                try:
+                    pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes already decrypted
+                    if not pending and not select.select([sock], [], [], 0)[0]:
+                        break
+                except (OSError, ValueError):  # closed under us (disconnect()): paho's loop notices
                     break
-            except (OSError, ValueError):  # closed under us (disconnect()): paho's loop notices
-                break
+            rc = read_one(max_packets)
+        # paho's select() cannot see our buffer: never leave bytes in it (at most one read's worth).
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and buffer.unread():
             rc = read_one(max_packets)
         return rc
 
     client.loop_read = loop_read
+
+
+class _ReadBuffer:
+    """What one socket read brought and paho has not taken yet."""
+
+    def __init__(self) -> None:
+        self.socket = None
+        self.data = b""
+        self.position = 0
+
+    def unread(self) -> int:
+        return len(self.data) - self.position
+
+
+def _buffer_reads(client: mqtt.Client, read_size: int = 65536) -> _ReadBuffer:
+    """Serve paho's socket reads from one large read.
+
+    paho reads a packet in three or four recv() calls (the type byte, the length bytes one by one,
+    then the rest), each a trip through the ssl module; with ~250-byte messages a 64 KiB read
+    brings a few dozen packets at once. paho has no public hook for this, so this replaces its
+    _sock_recv() (paho-mqtt 2.x); where that is missing, paho reads as it always did. The buffer
+    belongs to one socket: a reconnect starts empty (paho starts a fresh packet then too)."""
+    buffer = _ReadBuffer()
+    recv = getattr(client, "_sock_recv", None)
+    if recv is None:
+        return buffer
+
+    def sock_recv(size: int) -> bytes:
+        sock = client.socket()
+        if sock is not buffer.socket:
+            buffer.socket, buffer.data, buffer.position = sock, b"", 0
+        if not buffer.unread():
+            data = recv(read_size)  # raises as paho's own does (BlockingIOError: nothing to read)
+            if not data:
+                return data  # closed: paho sees the empty read
+            buffer.data, buffer.position = data, 0
+        start = buffer.position
+        buffer.position = min(start + size, len(buffer.data))
+        return buffer.data[start:buffer.position]
+
+    client._sock_recv = sock_recv
+    return buffer
+
+
+def acknowledge(client: mqtt.Client, mids: list[int]) -> None:
+    """PUBACK these QoS 1 messages in one write.
+
+    paho's ack() queues one 4-byte packet per message, wakes its network thread for each, and the
+    thread sends each in its own TLS record: at thousands of messages a second, about a tenth of
+    ingest's CPU. The same packets (PUBACK, remaining length 2, the packet id; MQTT 5 lets a
+    success omit the reason code, as paho's own does) go out here concatenated, queued once
+    through paho's outgoing queue (paho-mqtt 2.x), so they keep their order with everything else
+    paho sends. Where that is missing, ack() one by one."""
+    if not mids:
+        return
+    queue_packet = getattr(client, "_packet_queue", None)
+    if queue_packet is None:
+        for mid in mids:
+            client.ack(mid, 1)
+        return
+    queue_packet(PUBACK, b"".join(_PUBACK.pack(PUBACK, 2, mid) for mid in mids), 0, 1)
+
+
+PUBACK = 0x40
+_PUBACK = struct.Struct("!BBH")
