@@ -1,0 +1,82 @@
+"""Ingest's side of the MQTT session: paho's reads served from one buffer, a batch's PUBACKs sent
+in one write, and what the broker makes of them."""
+from __future__ import annotations
+
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.entrypoints.mqtt.ingest import _buffer_reads, acknowledge
+from tests.devices.conftest import RunningIngest, enroll_agent, make_agent, wait_for
+from tests.devices.test_agents_end_to_end import stored_seqs
+
+
+def test_a_batch_of_pubacks_goes_out_as_the_same_packets_in_one_write():
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    acknowledge(client, [1, 2, 513])
+    acknowledge(client, [])
+    queued = [packet["packet"] for packet in client._out_packet]
+    assert queued == [b"\x40\x02\x00\x01" b"\x40\x02\x00\x02" b"\x40\x02\x02\x01"]
+
+
+class FakeSocketReads:
+    """Stands in for paho's own _sock_recv(): hands out the chunks it is given, then 'nothing yet'."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self.sizes = list(chunks), []
+
+    def __call__(self, size: int) -> bytes:
+        self.sizes.append(size)
+        if not self.chunks:
+            raise BlockingIOError
+        return self.chunks.pop(0)
+
+
+def test_reads_are_served_from_one_large_read_and_start_afresh_on_a_new_socket(monkeypatch):
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    reads = FakeSocketReads([b"\x30\x05hello\x30\x02ok", b"\x30\x03new"])
+    client._sock_recv = reads
+    sockets = iter([object(), object()])
+    current = {"socket": next(sockets)}
+    monkeypatch.setattr(client, "socket", lambda: current["socket"])
+    buffer = _buffer_reads(client)
+
+    assert [client._sock_recv(1), client._sock_recv(1), client._sock_recv(5)] == [b"\x30", b"\x05", b"hello"]
+    assert buffer.unread() == 4 and reads.sizes == [65536]  # one read so far, for three of paho's
+    assert client._sock_recv(100) == b"\x30\x02ok"  # never more than the buffer holds
+    current["socket"] = next(sockets)  # reconnected: whatever the old socket had is gone
+    assert client._sock_recv(2) == b"\x30\x03"
+    assert buffer.unread() == 3
+    current["socket"] = next(sockets, None) or object()
+    try:
+        client._sock_recv(1)
+    except BlockingIOError:
+        pass  # paho's "nothing to read yet", passed through as paho's own read raises it
+    else:
+        raise AssertionError("an empty socket must read as BlockingIOError")
+
+
+def test_acknowledged_messages_are_not_redelivered_to_the_same_session(broker, device_gw, device_shop, tmp_path):
+    """If the broker had not taken the batched PUBACKs, it would redeliver those messages when an
+    ingest resumes the same persistent session."""
+    name = f"acks-{time.monotonic_ns()}"
+    first = RunningIngest(device_gw, broker.url, name)
+    try:
+        home = tmp_path / "acked"
+        enroll_agent(device_shop, home)
+        agent = make_agent(home, broker.url)
+        for _ in range(300):
+            agent.queue_telemetry()
+        assert agent.drain(15)
+        wait_for(lambda: len(stored_seqs(device_gw, agent.device_id)) == 300, message="300 stored")
+        agent.close()
+    finally:
+        first.stop()
+    assert first.stats.stored == 300 and first.stats.batches > 1
+    resumed = RunningIngest(device_gw, broker.url, name)
+    try:
+        time.sleep(1.5)  # a redelivery comes at once on reconnection
+        assert resumed.stats.received == 0
+    finally:
+        resumed.stop()
