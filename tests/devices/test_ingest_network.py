@@ -80,3 +80,28 @@ def test_acknowledged_messages_are_not_redelivered_to_the_same_session(broker, d
         assert resumed.stats.received == 0
     finally:
         resumed.stop()
+
+
+def publish_packet(topic: bytes, payload: bytes, *, qos: int, mid: int = 7, properties: bytes = b"") -> tuple[int, bytes]:
+    """(fixed header byte, the rest after the remaining length) of an MQTT 5 PUBLISH."""
+    variable = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    return 0x30 | (qos << 1), variable + bytes([len(properties)]) + properties + payload
+
+
+def test_qos1_publishes_are_read_off_the_packet_and_the_rest_left_to_paho():
+    from gateway.entrypoints.mqtt.ingest import _take_qos1_publishes
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    taken, by_paho = [], []
+    client.on_message = lambda _c, _u, message: by_paho.append((message.qos, message.topic, message.payload))
+    _take_qos1_publishes(client, lambda mid, topic, payload: taken.append((mid, topic, payload)))
+    # message expiry (0x02, four bytes) and a user property (0x26, two strings)
+    properties = b"\x02\x00\x00\x00\x3c" + b"\x26\x00\x01k\x00\x01v"
+    packets = [publish_packet(b"devices/d1/telemetry", b"\xd2\x84signed", qos=1, mid=513, properties=properties),
+               publish_packet(b"devices/d2/telemetry", b"", qos=1, mid=1),
+               publish_packet(b"devices/d3/telemetry", b"qos zero", qos=0)]
+    for header, packet in packets:
+        client._in_packet.update(command=header, packet=packet)
+        assert client._handle_publish() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert taken == [(513, b"devices/d1/telemetry", b"\xd2\x84signed"), (1, b"devices/d2/telemetry", b"")]
+    assert by_paho == [(0, "devices/d3/telemetry", b"qos zero")]

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import DBAPIError
@@ -107,6 +107,7 @@ class IngestLoop:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         _read_in_bursts(client)
+        _take_qos1_publishes(client, self._queue_publish)
         return client
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
@@ -126,6 +127,10 @@ class IngestLoop:
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
         # Only queue here: this runs on the network thread, which must keep reading.
         self._queue.put(_Received(self._generation, message.mid, message.qos, message._topic, message.payload))
+
+    def _queue_publish(self, mid: int, topic: bytes, payload: bytes) -> None:
+        """A QoS 1 PUBLISH as _take_qos1_publishes() reads it (on the network thread too)."""
+        self._queue.put(_Received(self._generation, mid, 1, topic, payload))
 
     # ---- the work side (the caller's thread) ----
 
@@ -371,3 +376,46 @@ def acknowledge(client: mqtt.Client, mids: list[int]) -> None:
 
 PUBACK = 0x40
 _PUBACK = struct.Struct("!BBH")
+
+
+def _take_qos1_publishes(client: mqtt.Client, deliver: Callable[[int, bytes, bytes], None]) -> None:
+    """Read each QoS 1 PUBLISH (our subscriptions' QoS) straight off paho's input buffer.
+
+    For every message paho decodes the MQTT 5 properties into a Properties object, builds an
+    MQTTMessage, formats a debug log call and walks its topic matcher before on_message: about a
+    third of the network thread's work, under the GIL. Ingest needs the packet id, the topic and
+    the payload, and reads them here (MQTT 5, section 3.3: topic length and name, packet id,
+    properties length and properties, payload), then calls deliver(mid, topic, payload) instead of
+    on_message; acknowledging stays ingest's (manual acks). Anything else - QoS 0 or 2, a topic
+    alias (empty topic name; we never allow the broker one), a packet that does not parse - goes
+    through paho's own _handle_publish() (paho-mqtt 2.x; where that is missing, paho reads as
+    always), which refuses what is malformed as it always did."""
+    handle_publish = getattr(client, "_handle_publish", None)
+    if handle_publish is None:
+        return
+
+    def take_publish() -> mqtt.MQTTErrorCode:
+        header, packet = client._in_packet["command"], client._in_packet["packet"]
+        if (header & 0x06) != 0x02 or len(packet) < 5:  # QoS bits other than 1
+            return handle_publish()
+        topic_end = 2 + ((packet[0] << 8) | packet[1])
+        if topic_end == 2 or topic_end + 3 > len(packet):
+            return handle_publish()
+        mid = (packet[topic_end] << 8) | packet[topic_end + 1]
+        position, properties_length, shift = topic_end + 2, 0, 0
+        while True:  # variable byte integer, at most four bytes
+            byte = packet[position]
+            position += 1
+            properties_length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 21 or position >= len(packet):
+                return handle_publish()
+        payload_start = position + properties_length
+        if payload_start > len(packet) or mid == 0:
+            return handle_publish()
+        deliver(mid, packet[2:topic_end], packet[payload_start:])
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    client._handle_publish = take_publish
