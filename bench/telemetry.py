@@ -390,6 +390,10 @@ def print_ratio(run1: dict, floor: dict[str, Floor], algorithm: str) -> None:
         per_message = sum(threads.values()) / stored
         print(f"  ingest CPU per stored message {per_message * 1e6:.0f} us = {per_message / ingest.cpu_per_op:.1f} "
               f"raw verifications' CPU (verification itself is 1.0)")
+        cpu_ratio = ingest.cpu_per_op / per_message
+        print(f"ratio by CPU time (stored/s of the ingest given one core : raw verifications/s on one core) = "
+              f"{cpu_ratio:.2f}  (goal {GOAL_RATIO})  {'MET' if cpu_ratio >= GOAL_RATIO else 'NOT MET'}; "
+              f"the ingest spreads over {os.cpu_count()} cores through its pool, the floor uses one")
 
 
 def _rate(verify, samples: list[tuple[bytes, bytes]], seconds: float) -> tuple[float, float]:

@@ -83,9 +83,10 @@ class IngestLoop:
         self.name = name
         self.broker = BrokerAddress.parse(broker_url or gw.settings.mqtt_url)
         self.batch_size, self.batch_wait, self.receive_maximum = batch_size, batch_wait, receive_maximum
-        # The verification pool: threads, one per core. libsodium (Ed25519) and cryptography
-        # (P-256, since 47) release the GIL while they check a signature, so the parts of a batch
-        # verify in parallel, without the pickling and second interpreter a process pool costs.
+        # The verification pool: threads, one per core. libsodium (Ed25519, through cffi) and
+        # cryptography (P-256; its releases of 2026 on) release the GIL while they check a
+        # signature, so the parts of a batch verify in parallel, without the pickling, the result
+        # copies and the second interpreters a process pool would cost on every message.
         self.verifiers = verifiers or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.verifiers, thread_name_prefix=f"{name}-verify",
                                         initializer=self._announce_thread, initargs=("verify",))
