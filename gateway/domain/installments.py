@@ -64,7 +64,13 @@ def fen(value: Decimal) -> int:
 
 
 def add_months(start: date, months: int) -> date:
-    """The same day `months` later, or the month's last day when it is shorter (31 Jan -> 28 Feb)."""
+    """The same day `months` later, or the month's last day when it is shorter.
+
+    >>> add_months(date(2026, 1, 31), 1), add_months(date(2026, 1, 31), 2)
+    (datetime.date(2026, 2, 28), datetime.date(2026, 3, 31))
+    >>> add_months(date(2026, 11, 15), 3)
+    datetime.date(2027, 2, 15)
+    """
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
@@ -73,7 +79,34 @@ def add_months(start: date, months: int) -> date:
 def build_schedule(financed: int, term_months: int, method: Method, *, apr: Decimal = Decimal(0), fee_rate: Decimal = Decimal(0), start: date) -> Schedule:
     """The full schedule of a loan of `financed` fen starting on `start` (first due a month later).
     `apr` is the nominal annual rate in percent (e.g. Decimal("12.5")); `fee_rate` the flat fee
-    share of the financed amount for interest_free (e.g. Decimal("0.03"))."""
+    share of the financed amount for interest_free (e.g. Decimal("0.03")).
+
+    CNY 3,000.00 over 3 months at 12 % a year, equal installments: each month pays 1,020.07,
+    interest falls as the balance does, and the last period's principal takes the rounding.
+
+    >>> plan = build_schedule(300_000, 3, Method.EQUAL_INSTALLMENT, apr=Decimal("12"), start=date(2026, 1, 31))
+    >>> [(str(p.due_date), p.principal, p.interest, p.total) for p in plan.periods]
+    [('2026-02-28', 99007, 3000, 102007), ('2026-03-31', 99997, 2010, 102007), ('2026-04-30', 100996, 1010, 102006)]
+    >>> sum(p.principal for p in plan.periods) == plan.financed, plan.cost_of_credit
+    (True, 6020)
+
+    Equal principal: the same principal each month (the last absorbs the odd fen), interest on
+    what is still owed.
+
+    >>> plan = build_schedule(100_000, 3, Method.EQUAL_PRINCIPAL, apr=Decimal("12"), start=date(2026, 1, 15))
+    >>> [(p.principal, p.interest) for p in plan.periods]
+    [(33333, 1000), (33333, 667), (33334, 333)]
+
+    Interest free with a 3 % fee: the fee spread evenly, and the APR it really costs stated.
+
+    >>> plan = build_schedule(100_000, 3, Method.INTEREST_FREE, fee_rate=Decimal("0.03"), start=date(2026, 1, 15))
+    >>> [(p.principal, p.interest) for p in plan.periods], plan.apr
+    ([(33333, 1000), (33333, 1000), (33334, 1000)], Decimal('17.91'))
+    >>> build_schedule(100_000, 5, Method.EQUAL_PRINCIPAL, start=date(2026, 1, 15))
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: term_months must be one of 3, 6, 12, 24.
+    """
     _check(financed, term_months, apr, fee_rate)
     due_dates = [add_months(start, k) for k in range(1, term_months + 1)]
     monthly = apr / HUNDRED / MONTHS_PER_YEAR
@@ -241,7 +274,11 @@ BUCKET_ORDER = list(Delinquency)
 
 
 def delinquency_bucket(days_past_due: int, grace_days: int) -> Delinquency:
-    """Buckets count days past the end of the grace period."""
+    """Buckets count days past the end of the grace period.
+
+    >>> [delinquency_bucket(days, grace_days=5).value for days in (0, 5, 6, 35, 36, 96)]
+    ['current', 'grace', '1-30', '1-30', '31-60', 'default']
+    """
     if days_past_due <= 0:
         return Delinquency.CURRENT
     if days_past_due <= grace_days:
@@ -257,7 +294,11 @@ def delinquency_bucket(days_past_due: int, grace_days: int) -> Delinquency:
 
 
 def next_attempt_day(days_past_due: int, grace_days: int) -> int:
-    """Days after the due date of the next debit attempt, after a failure today."""
+    """Days after the due date of the next debit attempt, after a failure today.
+
+    >>> [next_attempt_day(days, grace_days=5) for days in (0, 1, 3, 5, 12)]
+    [1, 3, 5, 12, 19]
+    """
     for offset in RETRY_OFFSETS_DAYS:
         if days_past_due < offset <= grace_days:
             return offset
@@ -265,7 +306,13 @@ def next_attempt_day(days_past_due: int, grace_days: int) -> int:
 
 
 def late_fee(installment_total: int, fixed: int, rate: Decimal, cap: int, already_charged: int) -> int:
-    """The fee for one installment that ran past grace, never taking the plan's fees past the cap."""
+    """The fee for one installment that ran past grace, never taking the plan's fees past the cap.
+
+    >>> late_fee(50_000, fixed=2_000, rate=Decimal("0.01"), cap=10_000, already_charged=0)  # CNY 20 + 1 % of CNY 500
+    2500
+    >>> late_fee(50_000, fixed=2_000, rate=Decimal("0.01"), cap=5_000, already_charged=4_000)
+    1000
+    """
     return max(0, min(fixed + fen(installment_total * rate), cap - already_charged))
 
 

@@ -51,7 +51,19 @@ TRANSITIONS: dict[str, dict[PaymentStatus, frozenset[PaymentStatus]]] = {
 
 
 def require_transition(action: str, current: PaymentStatus, target: PaymentStatus | None = None) -> None:
-    """Raise a 409 unless `action` may run on a payment in `current` (and lead to `target`)."""
+    """Raise a 409 unless `action` may run on a payment in `current` (and lead to `target`).
+
+    >>> require_transition("capture", PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.SUCCEEDED)
+    >>> require_transition("cancel", "requires_action")
+    >>> require_transition("capture", "succeeded")
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.Conflict: You cannot capture this payment because it has a status of succeeded.
+    >>> require_transition("cancel", "processing")  # the bank has it: wait for its answer
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.Conflict: You cannot cancel this payment because it has a status of processing.
+    """
     allowed = TRANSITIONS[action].get(PaymentStatus(current))
     if allowed is None or (target is not None and target not in allowed):
         raise Conflict(
@@ -149,7 +161,15 @@ def decide_outcome(current: PaymentStatus, outcome: Outcome, capture_method: Cap
 
 
 def capture_amount(requested: int | None, capturable: int) -> int:
-    """A capture takes all of the authorization, or a part of it; the rest is released."""
+    """A capture takes all of the authorization, or a part of it; the rest is released.
+
+    >>> capture_amount(None, 5_000), capture_amount(3_000, 5_000)
+    (5000, 3000)
+    >>> capture_amount(6_000, 5_000)
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: amount_to_capture 6000 exceeds the capturable 5000
+    """
     if requested is None:
         return capturable
     if requested <= 0:
@@ -164,7 +184,15 @@ def capture_amount(requested: int | None, capturable: int) -> int:
 
 
 def refund_amount(requested: int | None, captured: int, already_refunded: int, status: PaymentStatus) -> int:
-    """A refund takes what is left of the captured amount, or a part of it; never more."""
+    """A refund takes what is left of the captured amount, or a part of it; never more.
+
+    >>> refund_amount(None, 10_000, 2_500, PaymentStatus.SUCCEEDED)  # the rest
+    7500
+    >>> refund_amount(8_000, 10_000, 2_500, PaymentStatus.SUCCEEDED)
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: Refund amount 8000 is greater than the unrefunded 7500.
+    """
     if PaymentStatus(status) is not S.SUCCEEDED:
         raise Conflict(
             "payment_not_refundable",

@@ -16,6 +16,7 @@ from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
 from gateway.services.ports import VaultPorts
+from gateway.services.read_models import ConsentView, CustomerView
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,6 @@ class ConsentGrant:
     kind: ConsentKind
     version: str
     purpose: str
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    """A customer as the merchant may see it: the ID number and mobile only masked."""
-
-    id: str
-    state: str
-    name: str | None
-    mobile_masked: str | None
-    id_number_masked: str | None
-    created_at: object
 
 
 def register_customer(gw: VaultPorts, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
@@ -119,13 +108,13 @@ def _forget_devices(session: Session, customer_id: str) -> None:
 
 # ---- consents ---------------------------------------------------------------------------------
 
-def grant_consent(gw: VaultPorts, merchant_id: str, customer_id: str, grant: ConsentGrant) -> Consent:
+def grant_consent(gw: VaultPorts, merchant_id: str, customer_id: str, grant: ConsentGrant) -> ConsentView:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id, lock=True, active=True)
-        return _grant(session, customer_id, grant, gw.clock())
+        return ConsentView.from_row(_grant(session, customer_id, grant, gw.clock()))
 
 
-def withdraw_consent(gw: VaultPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> Consent:
+def withdraw_consent(gw: VaultPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> ConsentView:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id, lock=True)
         current = _current(session, customer_id, kind)
@@ -133,13 +122,14 @@ def withdraw_consent(gw: VaultPorts, merchant_id: str, customer_id: str, kind: C
             raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
         current.withdrawn_at = gw.clock()
     log.info("customer %s withdrew %s consent", customer_id, kind.value)
-    return current
+    return ConsentView.from_row(current)
 
 
-def list_consents(gw: VaultPorts, merchant_id: str, customer_id: str) -> list[Consent]:
+def list_consents(gw: VaultPorts, merchant_id: str, customer_id: str) -> list[ConsentView]:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
-        return list(session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars())
+        rows = session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars()
+        return [ConsentView.from_row(row) for row in rows]
 
 
 def require_consent(session: Session, customer_id: str, *kinds: ConsentKind) -> None:

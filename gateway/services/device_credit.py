@@ -19,6 +19,7 @@ from gateway.adapters.db.device_models import DeviceCommand
 from gateway.adapters.db.installment_models import DevicePaygCredential, DeviceToken
 from gateway.domain.errors import Conflict, NotFound
 from gateway.services.ports import VaultPorts
+from gateway.services.read_models import DeviceTokenView
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def plan_canceled(gw: VaultPorts, session: Session, plan) -> DeviceToken | None:
     return _unlock_for_good(gw, session, plan)
 
 
-def release(gw: VaultPorts, merchant_id: str, device_id: str) -> DeviceToken:
+def release(gw: VaultPorts, merchant_id: str, device_id: str) -> DeviceTokenView:
     """Unlock for good a device of the merchant that is on no open installment plan."""
     from gateway.adapters.db.device_models import Device
     from gateway.adapters.db.installment_models import InstallmentPlan
@@ -89,7 +90,7 @@ def release(gw: VaultPorts, merchant_id: str, device_id: str) -> DeviceToken:
             raise Conflict("device_on_plan", f"Device {device_id} is on installment plan {open_plan[0]}; it unlocks when the plan is paid.", "device")
         credential = _credential(session, device_id)
         credential.unlocked_for_good = True
-        return _issue(gw, session, credential, None, "disable_payg", 0, None)
+        return DeviceTokenView.from_row(_issue(gw, session, credential, None, "disable_payg", 0, None))
 
 
 def counter_sync(gw: VaultPorts, session: Session, device_id: str) -> DeviceToken:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,7 @@ from gateway.services import device_credit
 from gateway.services import enrollment_tokens
 from gateway.services.ports import StoragePorts, SettingsPort
 from gateway.services.customers import has_consent
+from gateway.services.read_models import Broker, DeviceView, EnrolledDevice, PaygCredentials
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ class Enrollment:
     model: str
     kind: DeviceKind
     signing_key: str  # PEM SubjectPublicKeyInfo, Ed25519 or P-256
-
-
-@dataclass(frozen=True)
-class EnrolledDevice:
-    device: Device
-    certificate: str  # PEM
-    certificate_chain: list[str]  # device certificate, then the CA
-    ca_certificate: str
-    broker_url: str
-    # OpenPAYGO Token credentials for the device's lock (secret in hex): given to the device only here
-    payg_secret_key: str = field(repr=False)
-    payg_starting_code: int
 
 
 def may_store_usage(session: Session, device: Device) -> bool:
@@ -105,8 +94,15 @@ def enroll_device(gw: DevicePorts, merchant_id: str, enrollment: Enrollment, enr
         ca.revoke(issued.serial_hex)  # never leave a live certificate without its device record
         raise
     log.info("device %s enrolled (%s %s) by %s", device_id, enrollment.kind.value, enrollment.model, merchant_id)
-    return EnrolledDevice(device, issued.pem, [issued.pem, ca.cert_pem], ca.cert_pem, gw.settings.device_broker_url,
-                          secret_hex, starting_code)
+    return EnrolledDevice.from_row(
+        device,
+        certificate=issued.pem,
+        certificate_chain=[issued.pem, ca.cert_pem],
+        ca_certificate=ca.cert_pem,
+        broker=Broker(gw.settings.device_broker_url, wire.telemetry_topic(device_id), wire.confirmations_topic(device_id),
+                      wire.commands_topic(device_id)),
+        payg=PaygCredentials(secret_hex, starting_code),
+    )
 
 
 def _signing_key(pem: str) -> wire.VerifyingKey:
@@ -117,16 +113,16 @@ def _signing_key(pem: str) -> wire.VerifyingKey:
                              "signing_key") from exc
 
 
-def get_device(gw: DevicePorts, merchant_id: str, device_id: str) -> Device:
+def get_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, device_id)
+        return DeviceView.from_row(_owned(session, merchant_id, device_id))
 
 
 def _owned(session: Session, merchant_id: str, device_id: str, lock: bool = False) -> Device:
     return owned(session, Device, merchant_id, device_id, "device", lock=lock)
 
 
-def revoke_device(gw: DevicePorts, merchant_id: str, device_id: str) -> Device:
+def revoke_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     """Revoke the device: ingest refuses its messages from this commit on, its pending payment
     confirmations expire, and its certificate goes on the CRL (the broker refuses it once it
     has re-read the CRL)."""
@@ -143,7 +139,7 @@ def revoke_device(gw: DevicePorts, merchant_id: str, device_id: str) -> Device:
     ca = certificate_authority(gw)
     ca.revoke(device.cert_serial)
     log.info("device %s revoked by %s (certificate %s on the CRL)", device_id, merchant_id, device.cert_serial)
-    return device
+    return DeviceView.from_row(device)
 
 
 def device_usage(gw: DevicePorts, merchant_id: str, device_id: str, start: date, end: date) -> list[dict]:

@@ -37,6 +37,7 @@ from gateway.services import device_credit, events, payments, refunds
 from gateway.services.payments import PaymentPorts
 from gateway.services.ports import Collected, InstallmentStore
 from gateway.services.customers import owned_customer, require_consent
+from gateway.services.read_models import DeviceTokenView, InstallmentView, PaymentView, PlanRecord, PlanView, ProductView
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class ProductTerms:
     cooling_off_days: int = 7
 
 
-def create_product(gw: InstallmentPorts, merchant_id: str, terms: ProductTerms) -> InstallmentProduct:
+def create_product(gw: InstallmentPorts, merchant_id: str, terms: ProductTerms) -> ProductView:
     if not terms.terms or any(term not in rules.TERMS for term in terms.terms):
         raise InvalidRequest("term_invalid", f"terms must be chosen from {', '.join(map(str, rules.TERMS))}.", "terms")
     if not (Decimal(0) <= terms.down_payment_share < Decimal(1)):
@@ -93,12 +94,12 @@ def create_product(gw: InstallmentPorts, merchant_id: str, terms: ProductTerms) 
     )
     with gw.db.unit_of_work() as session:
         session.add(product)
-    return product
+    return ProductView.from_row(product)
 
 
-def get_product(gw: InstallmentPorts, merchant_id: str, product_id: str) -> InstallmentProduct:
+def get_product(gw: InstallmentPorts, merchant_id: str, product_id: str) -> ProductView:
     with gw.db.unit_of_work() as session:
-        return _owned_product(session, merchant_id, product_id)
+        return ProductView.from_row(_owned_product(session, merchant_id, product_id))
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> InstallmentPlan:
+def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> PlanView:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
     book the customer's receivable. A down payment still awaiting its bank leaves the plan pending."""
     with gw.db.unit_of_work() as session:
@@ -164,7 +165,7 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
     if offer.down_payment == 0:
         with gw.db.unit_of_work() as session:
             _activate(gw, session, _locked_plan(session, merchant_id, plan.id))
-        return get_plan(gw, merchant_id, plan.id).plan
+        return get_plan(gw, merchant_id, plan.id)
     down = payments.create_payment(
         gw, merchant_id,
         payments.NewPayment(offer.down_payment, "CNY", payments.PaymentMethod("saved_card", card_id), confirm=True,
@@ -172,7 +173,7 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
         payment_id=plan.down_payment_payment_id,
     )
     log.info("plan %s: down payment %s is %s", plan.id, down.id, down.status)
-    return get_plan(gw, merchant_id, plan.id).plan
+    return get_plan(gw, merchant_id, plan.id)
 
 
 def payment_settled(gw: InstallmentPorts, session: Session, payment: Payment) -> None:
@@ -346,7 +347,7 @@ def _book_batch(gw: InstallmentPorts, connector_name: str, approved: list, now) 
     log.info("%s: %d installments collected in one batch", connector_name, len(approved))
 
 
-def pay_now(gw: InstallmentPorts, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> Payment:
+def pay_now(gw: InstallmentPorts, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> PaymentView:
     """Early or manual payment from the plan's card: the next installment, any amount, or the
     payoff amount (future interest waived on the declining-balance methods)."""
     with gw.db.unit_of_work() as session:
@@ -501,7 +502,7 @@ def paid_until(store: InstallmentStore, plan: InstallmentPlan, product: Installm
 
 # ---- cancellation -----------------------------------------------------------------------------
 
-def cancel_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> InstallmentPlan:
+def cancel_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> PlanView:
     """Within the cooling-off period and before any installment is paid: the down payment is
     refunded first, and only then is the plan voided, the financing undone and the device
     released. A refund the bank refuses leaves the plan as it was; a retry after a crash in
@@ -525,7 +526,7 @@ def cancel_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> Install
         device_credit.plan_canceled(gw, session, plan)
         events.record(session, plan.merchant_id, "plan.canceled", plan_snapshot(plan), gw.clock())
     log.info("plan %s canceled in cooling-off", plan.id)
-    return plan
+    return get_plan(gw, merchant_id, plan.id)
 
 
 def _cancellable(gw: InstallmentPorts, session: Session, plan: InstallmentPlan) -> None:
@@ -548,17 +549,6 @@ def _down_payment(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> Payme
 
 # ---- reading ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PlanView:
-    plan: InstallmentPlan
-    installments: list[Installment]
-    paid: int
-    due: int
-    overdue: int
-    outstanding: int
-    device_tokens: list
-
-
 def get_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> PlanView:
     today = local_today(gw)
     with gw.db.unit_of_work() as session:
@@ -567,13 +557,13 @@ def get_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> PlanView:
         tokens = list(session.execute(select(DeviceToken).where(DeviceToken.plan_id == plan.id).order_by(DeviceToken.id)).scalars())
     live = [item for item in items if item.status != "canceled"]
     return PlanView(
-        plan=plan,
-        installments=items,
+        plan=PlanRecord.from_row(plan),
+        installments=[InstallmentView.from_row(item) for item in items],
         paid=sum(item.paid_principal + item.paid_interest + item.paid_late_fee for item in items),
         due=sum(_owed(item) for item in live if item.due_date <= today),
         overdue=sum(_owed(item) for item in live if item.due_date < today),
         outstanding=sum(_owed(item) for item in live),
-        device_tokens=tokens,
+        device_tokens=[DeviceTokenView.from_row(token) for token in tokens],
     )
 
 

@@ -1,4 +1,5 @@
-"""Merchants and their API keys."""
+"""Merchants and their API keys: create a merchant with its secret and publishable keys, and
+find the merchant a presented key belongs to."""
 from __future__ import annotations
 
 import secrets

@@ -28,6 +28,7 @@ from gateway.domain.payments import (
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import device_confirmations
 from gateway.services.ports import BankPorts, PaymentSettled, PaymentStore, SettingsPort
+from gateway.services.read_models import PaymentView
 from gateway.services.tokens import card_details
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class _Source:
     columns: dict | None = None
 
 
-def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> Payment:
+def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> PaymentView:
     try:
         Money(request.amount, request.currency)
     except MoneyError as exc:
@@ -117,8 +118,8 @@ def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, paym
             _ask_device(gw, session, payment, request.confirmation_device)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
-        return payment
-    return _authorize(gw, payment, source.card)
+        return PaymentView.from_row(payment)
+    return PaymentView.from_row(_authorize(gw, payment, source.card))
 
 
 def _ask_device(gw: PaymentPorts, session: Session, payment: Payment, device_id: str) -> None:
@@ -157,14 +158,14 @@ def device_answered(gw: PaymentPorts, payment_id: str, approved: bool, reason: s
     return _authorize(gw, payment, card)
 
 
-def confirm_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payment:
+def confirm_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
         payment = gw.payment_store(session).owned(merchant_id, payment_id, lock=True)
         require_transition("confirm", payment.status)
         payment.status = PaymentStatus.PROCESSING.value
         payment.next_reconcile_at = _reconcile_if_lost(gw)
         card = _card_of(gw, session, payment)
-    return _authorize(gw, payment, card)
+    return PaymentView.from_row(_authorize(gw, payment, card))
 
 
 def _card_of(gw: PaymentPorts, session: Session, payment: Payment) -> CardDetails | None:
@@ -302,7 +303,7 @@ def _move_funds(store: PaymentStore, payment: Payment, decision: Decision) -> No
         _book_capture(store, payment, payment.amount)
 
 
-def apply_callback(gw: PaymentPorts, connector_name: str, body: bytes, headers: Mapping[str, str]) -> Payment:
+def apply_callback(gw: PaymentPorts, connector_name: str, body: bytes, headers: Mapping[str, str]) -> PaymentView:
     """A bank's or wallet's signed asynchronous word. Forged, stale, replayed or mismatched
     callbacks change nothing (and are logged); a repeated one finds the payment settled."""
     connector = gw.connectors.get(connector_name)
@@ -329,10 +330,10 @@ def apply_callback(gw: PaymentPorts, connector_name: str, body: bytes, headers: 
                 log.warning("rejected %s notify %s: replayed", connector_name, notice.notify_id)
                 raise CallbackRefused("callback_replayed", "This notification was already received.")
         apply_result(gw, session, payment, notice.result)
-    return payment
+    return PaymentView.from_row(payment)
 
 
-def capture_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, amount_to_capture: int | None) -> Payment:
+def capture_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, amount_to_capture: int | None) -> PaymentView:
     # Captures and cancels hold the payment's row lock across the bank call: they are rare,
     # operator-driven calls, and the lifecycle has no intermediate state to park them in.
     with gw.db.unit_of_work() as session:
@@ -345,10 +346,10 @@ def capture_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, amount_
         _book_capture(store, payment, amount)
         store.payment_changed(payment, gw.clock())
     log.info("payment %s captured %s of %s", payment.id, amount, payment.amount)
-    return payment
+    return PaymentView.from_row(payment)
 
 
-def cancel_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payment:
+def cancel_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
         store = gw.payment_store(session)
         payment = store.owned(merchant_id, payment_id, lock=True)
@@ -357,7 +358,7 @@ def cancel_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payme
             _require_approved(gw.connector(payment.connector).void(payment.id, payment.connector_reference), "cancel")
         _mark_canceled(gw, store, payment)
     log.info("payment %s canceled", payment.id)
-    return payment
+    return PaymentView.from_row(payment)
 
 
 def expire_wallet_order(gw: PaymentPorts, payment: Payment) -> Payment:
@@ -412,12 +413,12 @@ def _require_approved(result: ConnectorResult, action: str) -> None:
         raise CardDeclined(result.decline_code or "processing_error", result.message or f"The bank refused the {action}.")
 
 
-def get_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payment:
+def get_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, payment_id)
+        return PaymentView.from_row(_owned(session, merchant_id, payment_id))
 
 
-def list_payments(gw: PaymentPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[Payment], bool]:
+def list_payments(gw: PaymentPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[PaymentView], bool]:
     """Newest first. `starting_after` is the id of the last payment of the previous page."""
     with gw.db.unit_of_work() as session:
         query = select(Payment).where(Payment.merchant_id == merchant_id)
@@ -425,7 +426,7 @@ def list_payments(gw: PaymentPorts, merchant_id: str, limit: int, starting_after
             cursor = _owned(session, merchant_id, starting_after, param="starting_after")
             query = query.where(Payment.seq < cursor.seq)
         rows = list(session.execute(query.order_by(Payment.seq.desc()).limit(limit + 1)).scalars())
-    return rows[:limit], len(rows) > limit
+    return [PaymentView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
 def _owned(session: Session, merchant_id: str, payment_id: str, param: str | None = None, lock: bool = False) -> Payment:

@@ -16,6 +16,7 @@ from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRe
 from gateway.domain.ids import new_id
 from gateway.services.ports import BankPorts
 from gateway.services.customers import customer_data_key, owned_customer, require_consent
+from gateway.services.read_models import SavedCardView
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class CardBindingFailed(DomainError):
     type = "card_error"
 
 
-def start_binding(gw: BankPorts, merchant_id: str, customer_id: str, *, card_number: str, exp_month: int, exp_year: int, cvv: str) -> SavedCard:
+def start_binding(gw: BankPorts, merchant_id: str, customer_id: str, *, card_number: str, exp_month: int, exp_year: int, cvv: str) -> SavedCardView:
     card = check_card(card_number, exp_month, exp_year, cvv, gw.clock().date())
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, active=True)
@@ -63,10 +64,10 @@ def start_binding(gw: BankPorts, merchant_id: str, customer_id: str, *, card_num
     with gw.db.unit_of_work() as session:
         session.add(saved)
     log.info("card %s (%s %s) binding started for %s", card_id, card.bank.code, saved.masked_number, customer_id)
-    return saved
+    return SavedCardView.from_row(saved)
 
 
-def verify_binding(gw: BankPorts, merchant_id: str, customer_id: str, card_id: str, code: str) -> SavedCard:
+def verify_binding(gw: BankPorts, merchant_id: str, customer_id: str, card_id: str, code: str) -> SavedCardView:
     if not (isinstance(code, str) and code.isdigit() and len(code) == 6):
         raise InvalidRequest("code_invalid", "The verification code is 6 digits.", "code")
     # An attempt is counted before the bank sees the code, so parallel guesses cannot get more
@@ -81,7 +82,7 @@ def verify_binding(gw: BankPorts, merchant_id: str, customer_id: str, card_id: s
             saved.status, saved.verified_at = "active", gw.clock()
             saved.failed_attempts -= 1
             log.info("card %s bound for %s", card_id, customer_id)
-            return saved
+            return SavedCardView.from_row(saved)
         left = MAX_CODE_ATTEMPTS - saved.failed_attempts
         if left <= 0:
             saved.status = "locked"
@@ -101,10 +102,11 @@ def _pending_card(session, merchant_id: str, customer_id: str, card_id: str, cou
     return saved
 
 
-def list_cards(gw: BankPorts, merchant_id: str, customer_id: str) -> list[SavedCard]:
+def list_cards(gw: BankPorts, merchant_id: str, customer_id: str) -> list[SavedCardView]:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
-        return list(session.execute(select(SavedCard).where(SavedCard.customer_id == customer_id).order_by(SavedCard.seq)).scalars())
+        rows = session.execute(select(SavedCard).where(SavedCard.customer_id == customer_id).order_by(SavedCard.seq)).scalars()
+        return [SavedCardView.from_row(row) for row in rows]
 
 
 def sent_sms_code(gw: BankPorts, merchant_id: str, card_id: str) -> str:

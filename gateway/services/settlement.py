@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -111,10 +112,14 @@ def write_csv(settlement: MerchantSettlement, out_dir: Path) -> Path:
     return path
 
 
-def run(gw: TransactionsPort, day: date, out_dir: Path, merchant_ids: list[str] | None = None) -> list[MerchantSettlement]:
+def run(gw: TransactionsPort, day: date, out_dir: Path, merchant_ids: list[str] | None = None,
+        advance: Callable[[int], None] | None = None) -> list[MerchantSettlement]:
+    """Settle the day and write each merchant's CSV; `advance(1)` hears of each file written."""
     settlements = settle_day(gw, day, merchant_ids)
     for settlement in settlements:
         write_csv(settlement, out_dir)
+        if advance is not None:
+            advance(1)
     return settlements
 
 

@@ -32,6 +32,7 @@ from gateway.domain.webhooks import (
     retry_delay,
 )
 from gateway.services.ports import SettingsPort, VaultPorts
+from gateway.services.read_models import WebhookEndpointView
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ DELETED = "deleted"
 
 @dataclass(frozen=True)
 class CreatedEndpoint:
-    endpoint: WebhookEndpoint
+    endpoint: WebhookEndpointView
     secret: str  # shown once, at creation; stored only encrypted
 
 
@@ -90,24 +91,24 @@ def create_endpoint(gw: WebhookPorts, merchant_id: str, url: str, enabled_events
         )
         session.add(endpoint)
     log.info("webhook endpoint %s for %s: %s %s", endpoint.id, merchant_id, url, endpoint.enabled_events)
-    return CreatedEndpoint(endpoint, secret)
+    return CreatedEndpoint(WebhookEndpointView.from_row(endpoint), secret)
 
 
-def list_endpoints(gw: WebhookPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[WebhookEndpoint], bool]:
+def list_endpoints(gw: WebhookPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[WebhookEndpointView], bool]:
     with gw.db.unit_of_work() as session:
         query = _enabled(merchant_id)
         if starting_after:
             query = query.where(WebhookEndpoint.seq < _owned(session, merchant_id, starting_after, "starting_after").seq)
         rows = list(session.execute(query.order_by(WebhookEndpoint.seq.desc()).limit(limit + 1)).scalars())
-    return rows[:limit], len(rows) > limit
+    return [WebhookEndpointView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
-def get_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+def get_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpointView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, endpoint_id)
+        return WebhookEndpointView.from_row(_owned(session, merchant_id, endpoint_id))
 
 
-def delete_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+def delete_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpointView:
     """The endpoint stops receiving events; what was still pending for it is canceled."""
     now = as_utc(gw.clock())
     with gw.db.unit_of_work() as session:
@@ -120,7 +121,7 @@ def delete_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> Web
             .values(status=DeliveryStatus.CANCELED.value, next_attempt_at=None, lease_token=None)
         )
     log.info("webhook endpoint %s deleted", endpoint_id)
-    return endpoint
+    return WebhookEndpointView.from_row(endpoint)
 
 
 def endpoint_secret(gw: WebhookPorts, endpoint: WebhookEndpoint) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from device_agents import wire
 from gateway.adapters.db.device_models import DeviceCommand, DeviceConfirmation
 from gateway.services import device_confirmations
-from tests.integration.test_devices_support import enrolled_device
+from tests.support.devices import enrolled_device
 
 
 def _pay_with_confirmation(shop, device_id, amount=2_000):

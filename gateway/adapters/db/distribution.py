@@ -51,5 +51,6 @@ DISTRIBUTION: dict[str, str] = {
     "sandbox_card_bindings": "reference",
     "sandbox_wallet_orders": "payment_id",
     "sandbox_provider_keys": REFERENCE,
+    "sandbox_clock": REFERENCE,  # one row: the test-mode time every process reads
     "wallet_notifications": "provider",
 }

@@ -15,6 +15,7 @@ from gateway.adapters import webhook_http
 from gateway.services import webhooks
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
+from gateway.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
 from gateway.sdk.webhooks import HEADER, signature_header
 
 log = logging.getLogger(__name__)
@@ -49,4 +50,8 @@ def attempt(gw: Gateway, job: webhooks.DeliveryJob, timeout: float, allow_privat
     }
     answer = webhook_http.post(job.url, job.payload, headers, timeout, allow_private)
     log.info("webhook %s -> %s attempt %d: %s", job.event_id, job.url, job.attempt, answer.error or answer.status_code)
+    delivered = answer.error is None and answer.status_code is not None and 200 <= answer.status_code < 300
+    WEBHOOK_DELIVERIES.labels("delivered" if delivered else "failed").inc()
+    if job.attempt > 1:
+        WEBHOOK_RETRIES.inc()
     return webhooks.AttemptResult(answer.status_code, answer.error)
