@@ -212,7 +212,8 @@ def start_ingest(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
     log_path = log_dir / f"ingest-{name}-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "gateway.entrypoints.cli", "ingest", "--name", name,
-                                    "--batch-size", os.environ.get("BENCH_BATCH", "500")],
+                                    "--batch-size", os.environ.get("BENCH_BATCH", "500")]
+                                   + (["--verifiers", os.environ["BENCH_VERIFIERS"]] if "BENCH_VERIFIERS" in os.environ else []),
                                    env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
     process.log_path = log_path
     deadline = time.monotonic() + 30

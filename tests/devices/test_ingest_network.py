@@ -33,28 +33,37 @@ class FakeSocketReads:
         return self.chunks.pop(0)
 
 
-def test_reads_are_served_from_one_large_read_and_start_afresh_on_a_new_socket(monkeypatch):
+def test_reads_are_served_from_one_buffer_of_all_that_arrived_and_start_afresh_on_a_new_socket(monkeypatch):
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    reads = FakeSocketReads([b"\x30\x05hello\x30\x02ok", b"\x30\x03new"])
+    reads = FakeSocketReads([b"\x30\x05hello", b"\x30\x02ok"])  # two TLS records waiting
     client._sock_recv = reads
-    sockets = iter([object(), object()])
-    current = {"socket": next(sockets)}
+    current = {"socket": object()}
     monkeypatch.setattr(client, "socket", lambda: current["socket"])
     buffer = _buffer_reads(client)
 
     assert [client._sock_recv(1), client._sock_recv(1), client._sock_recv(5)] == [b"\x30", b"\x05", b"hello"]
-    assert buffer.unread() == 4 and reads.sizes == [65536]  # one read so far, for three of paho's
+    assert buffer.unread() == 4  # both records in one fill, for three of paho's reads
+    assert reads.sizes == [65536, 65536 - 7, 65536 - 11]  # the last found nothing more waiting
     assert client._sock_recv(100) == b"\x30\x02ok"  # never more than the buffer holds
-    current["socket"] = next(sockets)  # reconnected: whatever the old socket had is gone
+    reads.chunks = [b"\x30\x03new"]
+    current["socket"] = object()  # reconnected: whatever the old socket had is gone
     assert client._sock_recv(2) == b"\x30\x03"
     assert buffer.unread() == 3
-    current["socket"] = next(sockets, None) or object()
+    current["socket"] = object()
     try:
         client._sock_recv(1)
     except BlockingIOError:
         pass  # paho's "nothing to read yet", passed through as paho's own read raises it
     else:
         raise AssertionError("an empty socket must read as BlockingIOError")
+
+
+def test_a_close_after_data_reaches_paho_once_the_data_is_read(monkeypatch):
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client._sock_recv = FakeSocketReads([b"\xd0\x00", b""])  # a PINGRESP, then the peer closed
+    monkeypatch.setattr(client, "socket", lambda: "the socket")
+    _buffer_reads(client)
+    assert [client._sock_recv(1), client._sock_recv(1), client._sock_recv(1)] == [b"\xd0", b"\x00", b""]
 
 
 def test_acknowledged_messages_are_not_redelivered_to_the_same_session(broker, device_gw, device_shop, tmp_path):
@@ -105,3 +114,33 @@ def test_qos1_publishes_are_read_off_the_packet_and_the_rest_left_to_paho():
         assert client._handle_publish() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
     assert taken == [(513, b"devices/d1/telemetry", b"\xd2\x84signed"), (1, b"devices/d2/telemetry", b"")]
     assert by_paho == [(0, "devices/d3/telemetry", b"qos zero")]
+
+
+def whole_packet(header: int, rest: bytes) -> bytes:
+    assert len(rest) < 128
+    return bytes([header, len(rest)]) + rest
+
+
+def test_whole_qos1_publishes_in_the_buffer_are_taken_and_the_rest_left_to_paho_in_order():
+    from gateway.entrypoints.mqtt.ingest import _ReadBuffer, _take_buffered_publishes
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    taken = []
+    buffer = _ReadBuffer()
+    take = _take_buffered_publishes(client, buffer, lambda mid, topic, payload: taken.append((mid, topic, payload)))
+    first = whole_packet(*publish_packet(b"devices/d1/telemetry", b"one", qos=1, mid=1))
+    dup_retained = whole_packet(0x3B, publish_packet(b"devices/d1/telemetry", b"two", qos=1, mid=2)[1])
+    pingresp = b"\xd0\x00"
+    partial = whole_packet(*publish_packet(b"devices/d1/telemetry", b"three", qos=1, mid=3))[:-2]
+    buffer.data = first + dup_retained + pingresp + partial
+
+    client._in_packet["command"] = 0x30  # paho is in the middle of a packet: it reads on
+    take()
+    assert taken == [] and buffer.position == 0
+    client._in_packet["command"] = 0
+    take()
+    assert taken == [(1, b"devices/d1/telemetry", b"one"), (2, b"devices/d1/telemetry", b"two")]
+    assert buffer.data[buffer.position:] == pingresp + partial  # paho reads these, in order
+    buffer.position += len(pingresp)
+    take()
+    assert len(taken) == 2 and buffer.unread() == len(partial)  # not all here yet: left to paho

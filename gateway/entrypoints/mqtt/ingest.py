@@ -111,7 +111,7 @@ class IngestLoop:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        _read_in_bursts(client)
+        _read_in_bursts(client, self._queue_publish)
         _take_qos1_publishes(client, self._queue_publish)
         return client
 
@@ -284,7 +284,7 @@ def tune_gc_for_ingest() -> None:
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _read_in_bursts(client: mqtt.Client) -> None:
+def _read_in_bursts(client: mqtt.Client, deliver: Callable[[int, bytes, bytes], None]) -> None:
     """Let paho's network thread read the packets that have arrived in one go.
 
     paho's loop reads one packet per select() (loop_read() stops after one unless QoS 2 or
@@ -294,9 +294,11 @@ def _read_in_bursts(client: mqtt.Client) -> None:
     buffered (ours, or the TLS layer's) or the socket is readable, up to READ_BURST packets, so
     acknowledgements and keepalives still go out between bursts. It saved ~10 us of the network
     thread's ~50 us a message (bench/telemetry.py prints the thread's CPU per message), most of it
-    under the GIL. _buffer_reads() takes most of the rest of the socket reads' cost."""
+    under the GIL. _buffer_reads() takes most of the rest of the socket reads' cost, and
+    _take_buffered_publishes() most of paho's own per-packet work."""
     buffer = _buffer_reads(client)
     read_one = client.loop_read
+    take_buffered = _take_buffered_publishes(client, buffer, deliver)
 
     def loop_read(max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = read_one(max_packets)
@@ -304,6 +306,7 @@ def _read_in_bursts(client: mqtt.Client) -> None:
             sock = client.socket()
             if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None:
                 break
+            take_buffered()
             if not buffer.unread():
                 try:
                     pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes already decrypted
@@ -314,45 +317,69 @@ def _read_in_bursts(client: mqtt.Client) -> None:
             rc = read_one(max_packets)
         # paho's select() cannot see our buffer: never leave bytes in it (at most one read's worth).
         while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and buffer.unread():
-            rc = read_one(max_packets)
+            take_buffered()
+            if buffer.unread():
+                rc = read_one(max_packets)
         return rc
 
     client.loop_read = loop_read
 
 
 class _ReadBuffer:
-    """What one socket read brought and paho has not taken yet."""
+    """What the socket reads brought and paho has not taken yet."""
 
     def __init__(self) -> None:
         self.socket = None
         self.data = b""
         self.position = 0
+        self.closed = False  # the peer closed the connection after the bytes still here
 
     def unread(self) -> int:
         return len(self.data) - self.position
 
 
 def _buffer_reads(client: mqtt.Client, read_size: int = 65536) -> _ReadBuffer:
-    """Serve paho's socket reads from one large read.
+    """Serve paho's socket reads from one buffer, filled with whatever has arrived.
 
     paho reads a packet in three or four recv() calls (the type byte, the length bytes one by one,
-    then the rest), each a trip through the ssl module; with ~250-byte messages a 64 KiB read
-    brings a few dozen packets at once. paho has no public hook for this, so this replaces its
-    _sock_recv() (paho-mqtt 2.x); where that is missing, paho reads as it always did. The buffer
-    belongs to one socket: a reconnect starts empty (paho starts a fresh packet then too)."""
+    then the rest), each a trip through the ssl module, which hands over one TLS record per call
+    (the broker sends each message in its own). Here, when the buffer is empty, one fill reads
+    records until none is waiting (or 64 KiB), so a burst of messages arrives in one buffer that
+    _take_buffered_publishes() can read in one pass. paho has no public hook for this, so this
+    replaces its _sock_recv() (paho-mqtt 2.x); where that is missing, paho reads as it always did.
+    The buffer belongs to one socket: a reconnect starts empty (paho starts a fresh packet then too)."""
     buffer = _ReadBuffer()
     recv = getattr(client, "_sock_recv", None)
     if recv is None:
         return buffer
 
+    def fill() -> bytes:
+        first = recv(read_size)  # raises as paho's own does (BlockingIOError: nothing to read yet)
+        if not first:
+            return first  # closed: paho sees the empty read
+        chunks, total = [first], len(first)
+        while total < read_size:
+            try:
+                more = recv(read_size - total)
+            except OSError:  # BlockingIOError: nothing more yet; anything else: paho's next read meets it
+                break
+            if not more:
+                buffer.closed = True  # handed to paho once what came before is read
+                break
+            chunks.append(more)
+            total += len(more)
+        return first if len(chunks) == 1 else b"".join(chunks)
+
     def sock_recv(size: int) -> bytes:
         sock = client.socket()
         if sock is not buffer.socket:
-            buffer.socket, buffer.data, buffer.position = sock, b"", 0
+            buffer.socket, buffer.data, buffer.position, buffer.closed = sock, b"", 0, False
         if not buffer.unread():
-            data = recv(read_size)  # raises as paho's own does (BlockingIOError: nothing to read)
+            if buffer.closed:
+                return b""
+            data = fill()
             if not data:
-                return data  # closed: paho sees the empty read
+                return data
             buffer.data, buffer.position = data, 0
         start = buffer.position
         buffer.position = min(start + size, len(buffer.data))
@@ -385,44 +412,97 @@ PUBACK = 0x40
 _PUBACK = struct.Struct("!BBH")
 
 
+def _read_qos1_publish(packet) -> tuple[int, bytes, bytes] | None:
+    """(packet id, topic, payload) of a QoS 1 PUBLISH's variable header and payload (everything
+    after the fixed header), or None if it is not one we read ourselves (MQTT 5, section 3.3:
+    topic length and name, packet id, properties length and properties, payload). None for an
+    empty topic name (a topic alias; we never allow the broker one), a packet id of 0, or bytes
+    that do not parse: paho then decides, and refuses what is malformed as it always did."""
+    if len(packet) < 5:
+        return None
+    topic_end = 2 + ((packet[0] << 8) | packet[1])
+    if topic_end == 2 or topic_end + 3 > len(packet):
+        return None
+    mid = (packet[topic_end] << 8) | packet[topic_end + 1]
+    position, properties_length, shift = topic_end + 2, 0, 0
+    while True:  # variable byte integer, at most four bytes
+        byte = packet[position]
+        position += 1
+        properties_length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 21 or position >= len(packet):
+            return None
+    payload_start = position + properties_length
+    if payload_start > len(packet) or mid == 0:
+        return None
+    return mid, packet[2:topic_end], packet[payload_start:]
+
+
 def _take_qos1_publishes(client: mqtt.Client, deliver: Callable[[int, bytes, bytes], None]) -> None:
-    """Read each QoS 1 PUBLISH (our subscriptions' QoS) straight off paho's input buffer.
+    """Read each QoS 1 PUBLISH (our subscriptions' QoS) that paho has read straight off its input.
 
     For every message paho decodes the MQTT 5 properties into a Properties object, builds an
     MQTTMessage, formats a debug log call and walks its topic matcher before on_message: about a
     third of the network thread's work, under the GIL. Ingest needs the packet id, the topic and
-    the payload, and reads them here (MQTT 5, section 3.3: topic length and name, packet id,
-    properties length and properties, payload), then calls deliver(mid, topic, payload) instead of
-    on_message; acknowledging stays ingest's (manual acks). Anything else - QoS 0 or 2, a topic
-    alias (empty topic name; we never allow the broker one), a packet that does not parse - goes
-    through paho's own _handle_publish() (paho-mqtt 2.x; where that is missing, paho reads as
-    always), which refuses what is malformed as it always did."""
+    the payload: _read_qos1_publish() reads them, and deliver(mid, topic, payload) is called
+    instead of on_message; acknowledging stays ingest's (manual acks). Anything else - QoS 0 or 2,
+    or what _read_qos1_publish() leaves to paho - goes through paho's own _handle_publish()
+    (paho-mqtt 2.x; where that is missing, paho reads as always)."""
     handle_publish = getattr(client, "_handle_publish", None)
     if handle_publish is None:
         return
 
     def take_publish() -> mqtt.MQTTErrorCode:
-        header, packet = client._in_packet["command"], client._in_packet["packet"]
-        if (header & 0x06) != 0x02 or len(packet) < 5:  # QoS bits other than 1
+        if (client._in_packet["command"] & 0x06) != 0x02:  # QoS bits other than 1
             return handle_publish()
-        topic_end = 2 + ((packet[0] << 8) | packet[1])
-        if topic_end == 2 or topic_end + 3 > len(packet):
+        publish = _read_qos1_publish(client._in_packet["packet"])
+        if publish is None:
             return handle_publish()
-        mid = (packet[topic_end] << 8) | packet[topic_end + 1]
-        position, properties_length, shift = topic_end + 2, 0, 0
-        while True:  # variable byte integer, at most four bytes
-            byte = packet[position]
-            position += 1
-            properties_length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 21 or position >= len(packet):
-                return handle_publish()
-        payload_start = position + properties_length
-        if payload_start > len(packet) or mid == 0:
-            return handle_publish()
-        deliver(mid, packet[2:topic_end], packet[payload_start:])
+        deliver(*publish)
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     client._handle_publish = take_publish
+
+
+def _take_buffered_publishes(client: mqtt.Client, buffer: _ReadBuffer,
+                             deliver: Callable[[int, bytes, bytes], None]) -> Callable[[], None]:
+    """A function that takes the whole QoS 1 PUBLISH packets at the front of the read buffer
+    and hands them to deliver(mid, topic, payload), leaving paho everything else.
+
+    paho reads a packet in three or four calls (the type byte, the length bytes one by one, the
+    rest), each with its bookkeeping in Python; here a burst of complete packets costs one pass.
+    Only at a packet boundary (paho is not in the middle of one), only whole packets, and it
+    stops at the first packet that is not a QoS 1 PUBLISH we read ourselves: paho reads that one
+    and the rest from the same buffer, in order. The time of the last bytes received is kept
+    up to date for paho's keepalive (paho-mqtt 2.x; without its input state, nothing is taken)."""
+    if not hasattr(client, "_in_packet"):
+        return lambda: None
+
+    def take_buffered() -> None:
+        if client._in_packet["command"] != 0:
+            return
+        data, position, end = buffer.data, buffer.position, len(buffer.data)
+        start = position
+        while position + 2 <= end and (data[position] & 0xF6) == 0x32:  # PUBLISH, QoS 1 (DUP, RETAIN any)
+            length, shift, cursor = 0, 0, position + 1
+            while cursor < end:
+                byte = data[cursor]
+                cursor += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80 or shift > 21:
+                    break
+            if byte & 0x80 or cursor + length > end:  # a length past four bytes, or not all here yet
+                break
+            publish = _read_qos1_publish(data[cursor:cursor + length])
+            if publish is None:
+                break
+            deliver(*publish)
+            position = cursor + length
+        if position != start:
+            buffer.position = position
+            client._last_bytes_received = time.monotonic()
+
+    return take_buffered
