@@ -40,6 +40,7 @@ class IngestPorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, and the freshness window a device message must fall in."""
 
 
+_ACTIVE = DeviceState.ACTIVE.value  # read once: an enum member's .value is a descriptor call per message
 LATEST_TIMESTAMP_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last instant datetime can hold
 
 
@@ -230,7 +231,7 @@ class Ingestor:
             return Rejection.UNKNOWN_DEVICE, None, None
         if envelope.key_id != device_id:
             return Rejection.DEVICE_MISMATCH, None, None
-        if device.state != DeviceState.ACTIVE.value:
+        if device.state != _ACTIVE:
             return Rejection.DEVICE_NOT_ACTIVE, None, None
         try:
             key = self.keys.get(device.signing_public_key)
@@ -267,10 +268,9 @@ class Ingestor:
         devices = {item.device.id: item.device for item in unique.values()}
         consent = {device_id: may_store_usage(session, device) for device_id, device in devices.items()}
         rows = [{"device_id": item.device.id, "seq": item.message.seq, "kind": item.message.kind,
-                 "sent_at": item.sent_at, "ts_ms": item.message.ts_ms, "received_at": now,
-                 "body": self._body(item, consent[item.device.id])}
+                 "ts": item.message.ts_ms, "body": self._body(item, consent[item.device.id])}
                 for item in unique.values()]
-        inserted = self._insert_new(session, rows)
+        inserted = self._insert_new(session, rows, now)
         stored = []
         for key, item in unique.items():
             if key in inserted:
@@ -289,14 +289,16 @@ class Ingestor:
         return validate_telemetry(DeviceKind(item.device.kind), item.message.body)
 
     @staticmethod
-    def _insert_new(session: Session, rows: list[dict]) -> set[tuple[str, int]]:
-        """Insert what is new; the (device, seq) of the rows this call inserted (RETURNING lists
-        exactly those, so whatever is missing was a duplicate)."""
+    def _insert_new(session: Session, rows: list[dict], now: datetime) -> set[tuple[str, int]]:
+        """Insert what is new (rows: device_id, seq, kind, ts in unix ms, body), received `now`;
+        the (device, seq) of the rows this call inserted (RETURNING lists exactly those, so
+        whatever is missing was a duplicate)."""
         if session.get_bind().dialect.name == "postgresql":
-            return _insert_new_postgres(session, rows)
+            return _insert_new_postgres(session, rows, now)
         inserted: set[tuple[str, int]] = set()
         for start in range(0, len(rows), 500):
-            chunk = [{key: value for key, value in row.items() if key != "ts_ms"} for row in rows[start:start + 500]]
+            chunk = [{"device_id": row["device_id"], "seq": row["seq"], "kind": row["kind"], "sent_at": _from_ms(row["ts"]),
+                      "received_at": now, "body": row["body"]} for row in rows[start:start + 500]]
             statement = (sqlite_insert(DeviceMessage).values(chunk)
                          .on_conflict_do_nothing(index_elements=["device_id", "seq"])
                          .returning(DeviceMessage.device_id, DeviceMessage.seq))
@@ -369,11 +371,9 @@ RETURNING device_id, seq
 """
 
 
-def _insert_new_postgres(session: Session, rows: list[dict]) -> set[tuple[str, int]]:
-    encoded = json.dumps([{"device_id": row["device_id"], "seq": row["seq"], "kind": row["kind"],
-                           "ts": row["ts_ms"], "body": row["body"]} for row in rows], separators=(",", ":"))
-    result = session.connection().exec_driver_sql(
-        _INSERT_MESSAGES_POSTGRES, {"received_at": rows[0]["received_at"], "rows": encoded})
+def _insert_new_postgres(session: Session, rows: list[dict], now: datetime) -> set[tuple[str, int]]:
+    encoded = json.dumps(rows, separators=(",", ":"))  # already in the shape json_to_recordset reads
+    result = session.connection().exec_driver_sql(_INSERT_MESSAGES_POSTGRES, {"received_at": now, "rows": encoded})
     return {(device_id, seq) for device_id, seq in result}
 
 
