@@ -7,7 +7,11 @@ C call) verifies Ed25519 about twice as fast here, and in parallel with that thr
 stricter of the two: it accepts a subset of what OpenSSL accepts (it refuses small-order keys and
 R points and non-canonical encodings; honest signatures verify under both), so no check gets weaker.
 
-P-256 (ES256) has no libsodium counterpart and stays on `cryptography`.
+P-256 (ES256) has no libsodium counterpart and stays on `cryptography`, which releases the GIL
+around ECDSA checks too in its 2026 releases. Ingest checks each batch in parts on a pool of
+threads sized to the cores (gateway.entrypoints.mqtt.ingest). libsodium has no batch verification
+for Ed25519 (only one signature per call), and a batch equation would accept what a single check
+refuses in corner cases, so each signature is checked on its own.
 
 The agent side (`device_agents.wire`) keeps signing and verifying with `cryptography` alone, so
 an agent ships without PyNaCl.

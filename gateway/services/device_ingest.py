@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -39,6 +40,7 @@ class IngestPorts(StoragePorts, SettingsPort, Protocol):
     """Transactions, the clock, and the freshness window a device message must fall in."""
 
 
+_ACTIVE = DeviceState.ACTIVE.value  # read once: an enum member's .value is a descriptor call per message
 LATEST_TIMESTAMP_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last instant datetime can hold
 
 
@@ -112,10 +114,19 @@ class KeyCache:
         return key
 
 
+# How verify() runs its checks over the chunks of a batch: the built-in map (inline, in order), or
+# an executor's map (concurrent.futures), which must also keep the order.
+ChunkMap = Callable[[Callable, Iterable], Iterator]
+
+
 class Ingestor:
-    def __init__(self, gw: IngestPorts) -> None:
+    def __init__(self, gw: IngestPorts, *, chunk_map: ChunkMap = map, chunks: int = 1) -> None:
+        """`chunk_map`/`chunks`: verify() splits a batch into `chunks` parts and checks them through
+        `chunk_map`, e.g. a thread pool's map sized to the cores (the signature checks release the
+        GIL, so the parts verify in parallel). The verdicts are the same either way."""
         self.gw = gw
         self.keys = KeyCache()
+        self._chunk_map, self._chunks = chunk_map, max(1, chunks)
         self.window = FreshnessWindow(timedelta(seconds=gw.settings.device_clock_skew_seconds),
                                       timedelta(seconds=gw.settings.device_max_message_age_seconds))
 
@@ -129,10 +140,16 @@ class Ingestor:
         (read in one query), the device ids and the freshness window. Writes nothing, so ingest
         can verify the next batch while the previous one commits."""
         now = self.gw.clock()
-        parsed, rejected = self._parse(batch)
+        addressed, rejected = self._addressed(batch)
         with self.gw.db.unit_of_work() as session:
-            devices = self._devices(session, {device_id for device_id, _, _ in parsed})
-        return Verified(self._check(parsed, devices, now, rejected), rejected)
+            devices = self._devices(session, {device_id for device_id, _, _ in addressed})
+        accepted = []
+        size = -(-len(addressed) // self._chunks)  # ceiling: at most `chunks` parts
+        parts = [addressed[start:start + size] for start in range(0, len(addressed), size)] if addressed else []
+        for part_accepted, part_rejected in self._chunk_map(lambda part: self._check(part, devices, now), parts):
+            accepted.extend(part_accepted)
+            rejected.extend(part_rejected)
+        return Verified(accepted, rejected)
 
     def store(self, verified: Verified) -> BatchResult:
         """The database half, one transaction: device states read again (a revocation that
@@ -169,22 +186,18 @@ class Ingestor:
 
     # ---- steps ----
 
-    def _parse(self, batch: list[Incoming]) -> tuple[list[tuple[str, str, wire.Envelope]], list[_Rejected]]:
-        """(device id, printable topic, envelope) per well-formed message."""
-        parsed, rejected = [], []
+    @staticmethod
+    def _addressed(batch: list[Incoming]) -> tuple[list[tuple[str, str, bytes]], list[_Rejected]]:
+        """(device id, printable topic, payload) per message on a device topic of ours."""
+        addressed, rejected = [], []
         for incoming in batch:
             topic = _printable_topic(incoming.topic)
             where = wire.parse_topic(topic)
             if where is None or where[1] not in wire.MESSAGE_KIND_BY_TOPIC:
                 rejected.append(_Rejected(None, topic[:200], Rejection.BAD_TOPIC))
                 continue
-            try:
-                envelope = wire.open_envelope(incoming.payload)
-            except wire.EnvelopeError:
-                rejected.append(_Rejected(where[0], topic, Rejection.MALFORMED))
-                continue
-            parsed.append((where[0], topic, envelope))
-        return parsed, rejected
+            addressed.append((where[0], topic, incoming.payload))
+        return addressed, rejected
 
     @staticmethod
     def _devices(session: Session, ids: set[str]) -> dict[str, DeviceFacts]:
@@ -194,16 +207,22 @@ class Ingestor:
                                       Device.signing_public_key).where(Device.id.in_(ids)))
         return {row[0]: DeviceFacts(*row) for row in rows}
 
-    def _check(self, parsed, devices: dict[str, DeviceFacts], now: datetime,
-               rejected: list[_Rejected]) -> list[_Accepted]:
-        accepted = []
-        for device_id, topic, envelope in parsed:
+    def _check(self, addressed: list[tuple[str, str, bytes]], devices: dict[str, DeviceFacts],
+               now: datetime) -> tuple[list[_Accepted], list[_Rejected]]:
+        """The verdict on each message of one part of a batch (safe to run in parallel threads)."""
+        accepted, rejected = [], []
+        for device_id, topic, payload in addressed:
+            try:
+                envelope = wire.open_envelope(payload)
+            except wire.EnvelopeError:
+                rejected.append(_Rejected(device_id, topic, Rejection.MALFORMED))
+                continue
             reason, message, sent_at = self._verdict(device_id, topic, envelope, devices.get(device_id), now)
             if reason is None:
                 accepted.append(_Accepted(devices[device_id], message, sent_at))
             else:
                 rejected.append(_Rejected(device_id, topic, reason, message.seq if message else None))
-        return accepted
+        return accepted, rejected
 
     def _verdict(self, device_id: str, topic: str, envelope: wire.Envelope, device: DeviceFacts | None,
                  now: datetime) -> tuple[Rejection | None, wire.Message | None, datetime | None]:
@@ -212,7 +231,7 @@ class Ingestor:
             return Rejection.UNKNOWN_DEVICE, None, None
         if envelope.key_id != device_id:
             return Rejection.DEVICE_MISMATCH, None, None
-        if device.state != DeviceState.ACTIVE.value:
+        if device.state != _ACTIVE:
             return Rejection.DEVICE_NOT_ACTIVE, None, None
         try:
             key = self.keys.get(device.signing_public_key)
@@ -249,10 +268,9 @@ class Ingestor:
         devices = {item.device.id: item.device for item in unique.values()}
         consent = {device_id: may_store_usage(session, device) for device_id, device in devices.items()}
         rows = [{"device_id": item.device.id, "seq": item.message.seq, "kind": item.message.kind,
-                 "sent_at": item.sent_at, "ts_ms": item.message.ts_ms, "received_at": now,
-                 "body": self._body(item, consent[item.device.id])}
+                 "ts": item.message.ts_ms, "body": self._body(item, consent[item.device.id])}
                 for item in unique.values()]
-        inserted = self._insert_new(session, rows)
+        inserted = self._insert_new(session, rows, now)
         stored = []
         for key, item in unique.items():
             if key in inserted:
@@ -271,14 +289,16 @@ class Ingestor:
         return validate_telemetry(DeviceKind(item.device.kind), item.message.body)
 
     @staticmethod
-    def _insert_new(session: Session, rows: list[dict]) -> set[tuple[str, int]]:
-        """Insert what is new; the (device, seq) of the rows this call inserted (RETURNING lists
-        exactly those, so whatever is missing was a duplicate)."""
+    def _insert_new(session: Session, rows: list[dict], now: datetime) -> set[tuple[str, int]]:
+        """Insert what is new (rows: device_id, seq, kind, ts in unix ms, body), received `now`;
+        the (device, seq) of the rows this call inserted (RETURNING lists exactly those, so
+        whatever is missing was a duplicate)."""
         if session.get_bind().dialect.name == "postgresql":
-            return _insert_new_postgres(session, rows)
+            return _insert_new_postgres(session, rows, now)
         inserted: set[tuple[str, int]] = set()
         for start in range(0, len(rows), 500):
-            chunk = [{key: value for key, value in row.items() if key != "ts_ms"} for row in rows[start:start + 500]]
+            chunk = [{"device_id": row["device_id"], "seq": row["seq"], "kind": row["kind"], "sent_at": _from_ms(row["ts"]),
+                      "received_at": now, "body": row["body"]} for row in rows[start:start + 500]]
             statement = (sqlite_insert(DeviceMessage).values(chunk)
                          .on_conflict_do_nothing(index_elements=["device_id", "seq"])
                          .returning(DeviceMessage.device_id, DeviceMessage.seq))
@@ -351,11 +371,9 @@ RETURNING device_id, seq
 """
 
 
-def _insert_new_postgres(session: Session, rows: list[dict]) -> set[tuple[str, int]]:
-    encoded = json.dumps([{"device_id": row["device_id"], "seq": row["seq"], "kind": row["kind"],
-                           "ts": row["ts_ms"], "body": row["body"]} for row in rows], separators=(",", ":"))
-    result = session.connection().exec_driver_sql(
-        _INSERT_MESSAGES_POSTGRES, {"received_at": rows[0]["received_at"], "rows": encoded})
+def _insert_new_postgres(session: Session, rows: list[dict], now: datetime) -> set[tuple[str, int]]:
+    encoded = json.dumps(rows, separators=(",", ":"))  # already in the shape json_to_recordset reads
+    result = session.connection().exec_driver_sql(_INSERT_MESSAGES_POSTGRES, {"received_at": now, "rows": encoded})
     return {(device_id, seq) for device_id, seq in result}
 
 

@@ -218,8 +218,10 @@ def _needs_certificate(ca, name: str) -> bool:
               help="Stable, unique per process: it names the broker session that holds this process's share.")
 @click.option("--broker", "broker_url", default=None, help="mqtts://host:port (default: PAYGATE_MQTT_URL).")
 @click.option("--batch-size", default=500, show_default=True)
+@click.option("--verifiers", type=click.IntRange(min=1), default=None,
+              help="Threads that check signatures (default: one per core).")
 @metrics_port_option
-def ingest(name: str, broker_url: str | None, batch_size: int, metrics_port: int | None) -> None:
+def ingest(name: str, broker_url: str | None, batch_size: int, verifiers: int | None, metrics_port: int | None) -> None:
     """Consume signed device messages (shared subscription), verify and store them; relay
     commands to devices; expire payment confirmations. Runs until SIGINT/SIGTERM."""
     from gateway.entrypoints.mqtt.ingest import IngestLoop, tune_gc_for_ingest
@@ -229,7 +231,8 @@ def ingest(name: str, broker_url: str | None, batch_size: int, metrics_port: int
 
     start_observability(metrics_port)
     require_migrated(Settings.load().database_url)
-    loop = IngestLoop(Gateway.from_settings(Settings.load()), name, broker_url=broker_url, batch_size=batch_size)
+    loop = IngestLoop(Gateway.from_settings(Settings.load()), name, broker_url=broker_url, batch_size=batch_size,
+                      verifiers=verifiers)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -238,7 +241,7 @@ def ingest(name: str, broker_url: str | None, batch_size: int, metrics_port: int
     tune_gc_for_ingest()
     stats = loop.run(stop)
     click.echo(json.dumps({"ingest": name, "received": stats.received, "stored": stats.stored, "batches": stats.batches,
-                           "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
+                           "verifiers": loop.verifiers, "rejected": dict(stats.rejections), "dropped_internal_errors": stats.dropped_internal_errors}))
     sys.exit(0)
 
 
