@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from gateway.app import create_app
-from tests.integration.conftest import Shop, make_gateway, var_dir  # noqa: F401 (var_dir: a fixture this test uses)
+from tests.integration.conftest import Shop, make_gateway
 
 FUZZ_SECONDS = int(os.environ.get("PAYGATE_FUZZ_SECONDS", "75"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
