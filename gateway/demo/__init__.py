@@ -59,6 +59,7 @@ def run_demo() -> int:
         wallets.wallet_and_webhooks(shop, gw)
         # Before installments, which live a year ahead: the fund's trading calendar knows the
         # years chinese-calendar knows (docs/fund.md, "Trading calendar").
+        fund.provisional_calendar(settings.trading_calendar_file, shop.sandbox_now().astimezone(BEIJING).date())
         fund.fund_part(shop)
         installments.phone_on_installments(shop, gw, base_url, merchant["secret_key"], customer, card)
         devices_ok = show_devices(gw, base_url, merchant["secret_key"])

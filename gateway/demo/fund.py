@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from datetime import date, datetime, time, timedelta
 
+import chinese_calendar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -137,3 +139,28 @@ def _income_table(shop: Paygate, out, customer: dict, fund: dict, last: date) ->
         row = yields.get(day, {})
         annualized = row.get("seven_day_annualized")
         out(f"  {day}  {row.get('income_per_10k', '-'):>16}  {(annualized + ' %') if annualized else '-':>11}  {yuan(earned.get(day, 0)):>18}")
+
+
+# Dates closed by law every year whatever the State Council's yearly schedule says (New Year's
+# Day, Labour Day, the first three days of National Day); the lunar holidays and the make-up
+# working days of a new year are known only once the schedule is published each autumn.
+FIXED_CLOSED_DAYS = ((1, 1), (5, 1), (10, 1), (10, 2), (10, 3))
+
+
+def provisional_calendar(override_file: Path, today: date, out=print) -> None:
+    """For the demo only: when chinese-calendar does not know next year yet, describe it in the
+    operator override file (weekends and the fixed-date holidays closed), marked provisional, so
+    the demo's trading days stay computable. A file the operator wrote is never touched."""
+    year = today.year + 1
+    try:
+        chinese_calendar.is_holiday(date(year, 6, 1))
+        return  # the library knows next year
+    except NotImplementedError:
+        pass
+    if override_file.exists():
+        return
+    lines = [f"# PROVISIONAL, written by the demo: replace with the State Council's {year} schedule", f"year {year}"]
+    lines += [f"{date(year, month, day).isoformat()} closed" for month, day in FIXED_CLOSED_DAYS]
+    override_file.parent.mkdir(parents=True, exist_ok=True)
+    override_file.write_text("\n".join(lines) + "\n")
+    out(f"  trading calendar {year}: not in chinese-calendar yet; a provisional one (weekends and fixed holidays) in {override_file}")
