@@ -7,6 +7,7 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
+from gateway.entrypoints.api import credit as credit_api
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.errors import error_response
@@ -46,6 +47,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
     api.register_blueprint(device_api.tokens_blp)
+    api.register_blueprint(credit_api.blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:

@@ -5,6 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from gateway.adapters.bureaus import SANDBOX_BUREAU
+from gateway.adapters.bureaus.base import CreditBureau
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
@@ -25,6 +27,8 @@ class Gateway:
     clock: Callable[[], datetime] = field(default=system_clock)
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
+    # The licensed bureau asked for external credit reports (a sandbox until one is contracted).
+    credit_bureau: CreditBureau = field(default_factory=SANDBOX_BUREAU)
 
     def __post_init__(self) -> None:
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later

@@ -10,6 +10,7 @@ class ConsentKind(str, Enum):
     IDENTITY = "identity"  # verify and keep the national ID (real-name registration)
     BANK_CARD = "bank_card"  # bind and charge the customer's debit cards
     DEVICE_USAGE = "device_usage"  # keep device usage telemetry and use it for credit scoring
+    CREDIT_BUREAU = "credit_bureau"  # ask a licensed credit bureau for the customer's report
 
 
 class ConsentRequired(DomainError):

@@ -82,7 +82,10 @@ def get_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerVie
 def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
     """Crypto-shredding: destroy the customer's data key, so every ciphertext sealed with it (ID,
     name, mobile, saved cards) becomes unreadable; drop the lookup hashes so the ID can register
-    again. Payments and ledger entries keep their amounts under the now pseudonymous id."""
+    again. Payments and ledger entries keep their amounts under the now pseudonymous id. Every
+    credit feature, score and training observation of theirs is deleted."""
+    from gateway.services import credit  # credit builds on this module (consents, lookups)
+
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
         _refuse_with_open_plans(session, customer_id)
@@ -99,6 +102,7 @@ def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerV
         # is no longer kept), and the usage data already kept is dropped.
         session.execute(update(Consent).where(Consent.customer_id == customer_id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=gw.clock()))
         _forget_devices(session, customer_id)
+        credit.forget_customer(session, customer_id)
     log.info("customer %s erased", customer_id)
     return _view(customer, None)
 
@@ -126,12 +130,17 @@ def grant_consent(gw: Gateway, merchant_id: str, customer_id: str, grant: Consen
 
 
 def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: ConsentKind) -> Consent:
+    from gateway.services import credit  # credit builds on this module (consents, lookups)
+
     with gw.db.unit_of_work() as session:
-        owned_customer(session, merchant_id, customer_id, lock=True)
+        customer = owned_customer(session, merchant_id, customer_id, lock=True)
         current = _current(session, customer_id, kind)
         if current is None:
             raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
         current.withdrawn_at = gw.clock()
+        if kind is ConsentKind.DEVICE_USAGE:
+            session.flush()
+            credit.device_consent_withdrawn(gw, session, customer)
     log.info("customer %s withdrew %s consent", customer_id, kind.value)
     return current
 

@@ -30,7 +30,7 @@ from gateway.adapters.db.lookup import owned
 from gateway.domain.ledger import batch_collection_entry, collection_entry, financing_entry, financing_reversal_entry
 from gateway.domain.money import merchant_fee
 from gateway.domain.reconciliation import CLAIM_LEASE
-from gateway.services import device_credit, events
+from gateway.services import credit, device_credit, events
 from gateway.bootstrap import Gateway
 from gateway.services.customers import owned_customer, require_consent
 from gateway.services.saved_cards import chargeable_cards
@@ -141,7 +141,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
         if device_id is not None:
             _require_device(session, merchant_id, device_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
-        available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
+        available = credit.installment_limit(gw, session, customer_id) - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
             raise CreditLimitExceeded("credit_limit_exceeded", f"The customer has {max(available, 0)} fen of installment credit left.", "amount")
         plan = InstallmentPlan(

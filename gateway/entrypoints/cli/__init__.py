@@ -152,6 +152,11 @@ from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 main.add_command(worker)
 main.add_command(settlement)
 
+# The credit score (issue 11): simulate, train, promote, models, contests.
+from gateway.entrypoints.cli.credit import credit  # noqa: E402
+
+main.add_command(credit)
+
 
 if __name__ == "__main__":
     main()

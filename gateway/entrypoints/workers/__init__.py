@@ -16,6 +16,7 @@ QUEUES: dict[str, str] = {
     "reconciliation": "gateway.entrypoints.workers.reconciliation:run_once",
     "installments": "gateway.entrypoints.workers.installments:run_once",
     "confirmations": "gateway.entrypoints.workers.confirmations:run_once",
+    "credit": "gateway.entrypoints.workers.credit:run_once",
 }
 
 
