@@ -20,6 +20,7 @@ from gateway.domain.credit.features import BY_NAME, Direction, Value
 from gateway.domain.credit.scorecard import FORMAT, Scale, Scorecard, bin_texts
 
 MIN_IV = 0.02  # "not useful" below this, by the usual rule of thumb
+MAX_PVALUE = 0.05
 SPLIT_DIGITS = 6
 
 
@@ -52,7 +53,9 @@ def _fit(frame, target, names: list[str], scale: Scale, seed: int):
 
     trends = {name: {"monotonic_trend": "descending" if BY_NAME[name].direction is Direction.HIGHER_IS_BETTER else "ascending"}
               for name in names}
-    binning = BinningProcess(variable_names=names, binning_fit_params=trends, selection_criteria={"iv": {"min": MIN_IV}})
+    # Adjacent bins must differ significantly (p < MAX_PVALUE), so noise does not get split into bins.
+    binning = BinningProcess(variable_names=names, binning_fit_params=trends, max_pvalue=MAX_PVALUE,
+                             selection_criteria={"iv": {"min": MIN_IV}})
     scorecard = OptScorecard(
         binning_process=binning, estimator=LogisticRegression(random_state=seed),
         scaling_method="pdo_odds", scaling_method_params={"pdo": scale.pdo, "odds": scale.odds, "scorecard_points": scale.points},
@@ -98,4 +101,6 @@ def _number(value: Value) -> float | None:
 
 
 def _split(value: float) -> Decimal:
-    return Decimal(repr(round(float(value), SPLIT_DIGITS))).normalize()
+    """A bin edge as a plain decimal ("470000", "0.585"), never in exponent form."""
+    split = Decimal(repr(round(float(value), SPLIT_DIGITS)))
+    return split.quantize(Decimal(1)) if split == split.to_integral_value() else split.normalize()

@@ -8,7 +8,8 @@ Each applicant has a hidden risk z ~ N(0, 1) (higher: riskier) and starts a plan
 - device tenure (days since the first telemetry) = exp(N(5.6 - 0.5 z, 0.7)), 1..2000  (signal)
 - each of the last 30 days is active with p = sigmoid(1.8 - 0.9 z + N(0, 0.5))       (signal)
 - each phone day's battery falls under 10% with p = sigmoid(-2.2 + 0.8 z + N(0, 0.5)) (signal)
-- daily mobile data, the last 15 days scaled by exp(N(0, 0.4)): independent of z      (noise)
+- daily mobile data (background sync too, so also on idle days), the last 15 days
+  scaled by exp(N(0, 0.4)): independent of z                                         (noise)
 - a third own an IoT device, its daily run time varying by a factor drawn
   independently of z                                                                 (noise)
 - 60% have an installment history: 3..18 past installments, each late with
@@ -94,7 +95,7 @@ def _usage_days(rng: random.Random, z: float, as_of: date) -> list[UsageDay]:
             continue
         used = rng.random() < active
         level = data_level * (data_change if back <= 15 else 1) * rng.uniform(0.7, 1.3)
-        days.append(UsageDay(day, "phone", _between(rng, 600, 20_000) if used else 0, int(level) if used else 0,
+        days.append(UsageDay(day, "phone", _between(rng, 600, 20_000) if used else 0, int(level),
                              _between(rng, 1, 9) if rng.random() < low_battery else _between(rng, 10, 90)))
     if rng.random() < 1 / 3:
         spread = rng.uniform(0.05, 0.8)
