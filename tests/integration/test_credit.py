@@ -16,25 +16,16 @@ from sqlalchemy import func, select
 from gateway.adapters.db.credit_models import CreditBureauQuery, CreditFeatureRow, CreditScore, DeviceUsageDay
 from gateway.adapters.db.device_models import Device, DeviceMessage
 from gateway.adapters.db.models import Event
-from gateway.adapters.db.schema import upgrade
 from gateway.entrypoints.cli import main
 from gateway.entrypoints.workers.runner import run
 from gateway.services import credit_models
-from tests.integration.conftest import Shop, make_gateway
+from tests.integration.conftest import Shop, fresh_database_url, make_gateway
 from tests.integration.test_devices_support import enrolled_device
-from tests.support import services
 
 
 @pytest.fixture(scope="module")
 def credit_database_url(database_url, request, tmp_path_factory):
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path_factory.mktemp('credit') / 'credit.db'}"
-    else:
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        url = services.create_database(admin_url)
-        request.addfinalizer(lambda: services.drop_database(admin_url, url))
-    upgrade(url)
-    return url
+    return fresh_database_url(database_url, request, tmp_path_factory.mktemp("credit"))
 
 
 def _cli(url, var_dir, *args):
