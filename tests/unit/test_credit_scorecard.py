@@ -3,6 +3,7 @@ optbinning; the features leave out what must never enter; the limit policy and t
 from __future__ import annotations
 
 import copy
+import doctest
 import itertools
 import json
 import subprocess
@@ -15,9 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.domain.credit import features as F
+from gateway.domain.credit import limits, scorecard, simulation, validation
 from gateway.domain.credit.limits import LimitPolicy, PolicyError
 from gateway.domain.credit.scorecard import MAX_REASONS, Scorecard, ScorecardError
 from gateway.domain.credit.validation import auc, ks
+from gateway.entrypoints.cli import credit as credit_cli
 
 TABLE = {
     "format": "paygate-scorecard/1", "version": "test-1", "model": "device+repayment",
@@ -187,3 +190,8 @@ def test_auc_is_the_share_of_good_bad_pairs_ordered_right(pairs):
     expected = sum(1 if g > b else 0.5 if g == b else 0 for g, b in itertools.product(goods, bads)) / (len(goods) * len(bads))
     assert auc(scores, bad) == pytest.approx(expected)
     assert 0 <= ks(scores, bad) <= 1
+
+
+@pytest.mark.parametrize("module", [F, limits, scorecard, simulation, validation, credit_cli], ids=lambda m: m.__name__)
+def test_the_examples_in_the_docs_hold(module):
+    assert doctest.testmod(module).failed == 0

@@ -28,6 +28,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from gateway.domain.credit.features import BY_NAME, Direction, Features, Unit, Value
 
@@ -77,16 +78,14 @@ class FeatureTable:
         return max(b.points for b in (*self.bins, self.missing))
 
 
-@dataclass(frozen=True)
-class FeatureScore:
+class FeatureScore(NamedTuple):  # named tuples: an assessment makes a dozen of these
     name: str
     value: Value
     points: int
     text: str  # what the value's bin means
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     code: str  # the feature's name
     text: str
     value: Value
@@ -132,6 +131,7 @@ class Scorecard:
         self.table = table
         # The hot path's shape: one tuple per feature, nothing looked up twice.
         self._compiled = tuple((f.name, f.splits, tuple(b.points for b in f.bins), f.missing.points) for f in self.features)
+        self._explained = tuple((f, f.best_points) for f in self.features)
 
     @classmethod
     def from_json(cls, text: str) -> Scorecard:
@@ -149,14 +149,21 @@ class Scorecard:
 
     def assess(self, features: Features) -> Assessment:
         """The score, each feature's value and points, and the reasons: the features whose
-        points fall furthest below their best bin (at most four, none that cost nothing)."""
-        scored = tuple(_feature_score(table, features.get(table.name)) for table in self.features)
-        shortfalls = sorted(
-            ((table.best_points - item.points, index, item) for index, (table, item) in enumerate(zip(self.features, scored))),
-            key=lambda entry: (-entry[0], entry[1]),
-        )
-        reasons = tuple(Reason(item.name, item.text, item.value) for shortfall, _, item in shortfalls[:MAX_REASONS] if shortfall > 0)
-        return Assessment(self.version, self.model, self.score(features), scored, reasons)
+        points fall furthest below their best bin (at most four, none that cost nothing; ties
+        in table order)."""
+        total = self.base_points
+        scored = []
+        shortfalls = []
+        for index, (table, best) in enumerate(self._explained):
+            value = features.get(table.name)
+            chosen = table.missing if value is None else table.bins[bisect_right(table.splits, value)]
+            total += chosen.points
+            scored.append(FeatureScore(table.name, value, chosen.points, chosen.text))
+            if chosen.points < best:
+                shortfalls.append((chosen.points - best, index))
+        shortfalls.sort()
+        reasons = tuple(Reason(scored[index].name, scored[index].text, scored[index].value) for _, index in shortfalls[:MAX_REASONS])
+        return Assessment(self.version, self.model, min(self.scale.max, max(self.scale.min, total)), tuple(scored), reasons)
 
     def monotonicity_violations(self) -> list[str]:
         """Features whose points do not follow their declared direction (bins in value order)."""
@@ -167,11 +174,6 @@ class Scorecard:
             if any(later < earlier for earlier, later in zip(ordered, ordered[1:])):
                 wrong.append(feature.name)
         return wrong
-
-
-def _feature_score(table: FeatureTable, value: Value) -> FeatureScore:
-    chosen = table.bin_for(value)
-    return FeatureScore(table.name, value, chosen.points, chosen.text)
 
 
 def _feature(entry: Mapping) -> FeatureTable:
@@ -191,7 +193,9 @@ def _feature(entry: Mapping) -> FeatureTable:
 # ---- describing bins (used when a model is written) --------------------------------------------
 
 def format_value(unit: Unit, value: Decimal) -> str:
-    """>>> format_value(Unit.SHARE, Decimal("0.415")), format_value(Unit.FEN, Decimal("150000")), format_value(Unit.DAYS, Decimal("30.5"))
+    """A value as a customer reads it.
+
+    >>> format_value(Unit.SHARE, Decimal("0.415")), format_value(Unit.FEN, Decimal("150000")), format_value(Unit.DAYS, Decimal("30.5"))
     ('42%', 'CNY 1,500', '31 days')
     """
     if unit is Unit.SHARE:
@@ -204,7 +208,9 @@ def format_value(unit: Unit, value: Decimal) -> str:
 
 
 def range_text(unit: Unit, lower: Decimal | None, upper: Decimal | None) -> str:
-    """>>> range_text(Unit.DAYS, None, Decimal(90)), range_text(Unit.SHARE, Decimal("0.5"), Decimal("0.8")), range_text(Unit.DAYS, Decimal(90), None)
+    """A bin's range as a customer reads it.
+
+    >>> range_text(Unit.DAYS, None, Decimal(90)), range_text(Unit.SHARE, Decimal("0.5"), Decimal("0.8")), range_text(Unit.DAYS, Decimal(90), None)
     ('under 90 days', '50% to under 80%', '90 days or more')
     """
     if lower is None and upper is None:
