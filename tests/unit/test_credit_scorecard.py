@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import doctest
+import importlib
 import itertools
 import json
 import subprocess
@@ -20,7 +21,8 @@ from gateway.domain.credit import limits, scorecard, simulation, validation
 from gateway.domain.credit.limits import LimitPolicy, PolicyError
 from gateway.domain.credit.scorecard import MAX_REASONS, Scorecard, ScorecardError
 from gateway.domain.credit.validation import auc, ks
-from gateway.entrypoints.cli import credit as credit_cli
+
+credit_cli = importlib.import_module("gateway.entrypoints.cli.credit")  # the package's `credit` is the click group
 
 TABLE = {
     "format": "paygate-scorecard/1", "version": "test-1", "model": "device+repayment",
