@@ -24,6 +24,7 @@ from gateway.domain.money import format_cny as yuan
 from gateway.domain.sandbox_ids import sandbox_id_number
 from device_agents.enroll import enroll, http_enroller
 from device_agents.payg import EMERGENCY, PAYG_FILE, PaygLock
+from gateway.demo.credit import show_credit
 from gateway.demo.devices import demo_pki_dir, ensure_device_ca, show_devices
 from gateway.demo.webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
@@ -97,6 +98,7 @@ def run_demo() -> int:
         customer, card = customers_and_saved_cards(shop, gw, base_url)
         wallet_and_webhooks(shop, gw, merchant.id)
         phone_on_installments(shop, gw, base_url, merchant.secret_key, customer, card)
+        show_credit(shop, gw, customer["id"])
         devices_ok = show_devices(gw, base_url, merchant.secret_key)
         balance = shop.get("/v1/balance")["available"][0]
     finally:

@@ -33,7 +33,6 @@ from gateway.domain.clock import as_utc, beijing_date
 from gateway.domain.consent import ConsentKind
 from gateway.domain.credit.features import (
     BY_NAME,
-    DEVICE_FEATURES,
     Group,
     InstallmentRecord,
     UsageDay,
@@ -151,7 +150,9 @@ def score_customer(gw: Gateway, session: Session, customer: Customer) -> CreditS
     """Score with the live version of the model the customer's data allows; records the score
     and, when the limit moves, a `credit.limit_changed` event. None if no model is live."""
     features = current_features(session, customer.id)
-    with_device = has_consent(session, customer.id, ConsentKind.DEVICE_USAGE) and any(name in features for name in DEVICE_FEATURES)
+    # The device model only for a customer whose devices have sent usage data (tenure is known
+    # from the first day of it): consent alone, with nothing behind it, says nothing.
+    with_device = has_consent(session, customer.id, ConsentKind.DEVICE_USAGE) and features.get("device_tenure_days") is not None
     card = live_scorecard(session, DEVICE_MODEL) if with_device else None
     card = card or live_scorecard(session, REPAYMENT_MODEL)
     if card is None:
