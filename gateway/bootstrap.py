@@ -13,6 +13,7 @@ from gateway.adapters.db.engine import Database
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
+from gateway.domain.credit.limits import LimitPolicy
 
 
 def system_clock() -> datetime:
@@ -31,6 +32,7 @@ class Gateway:
     credit_bureau: CreditBureau = field(default_factory=SANDBOX_BUREAU)
 
     def __post_init__(self) -> None:
+        LimitPolicy.parse(self.settings.credit_limit_policy)  # a bad policy stops the start, not a plan request
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
             self.db.clock = lambda: self.clock()
         if not self.connectors:

@@ -134,11 +134,18 @@ def _first_default(session: Session, plan_id: str, today: date) -> date | None:
 # ---- retention --------------------------------------------------------------------------------
 
 def purge_old_telemetry(gw: Gateway) -> int:
-    """Delete raw telemetry older than the retention setting whose day has been aggregated (or
-    that holds no body: kept only as a dedupe record, long past the message age limit)."""
-    cutoff = gw.clock() - timedelta(days=gw.settings.telemetry_retention_days)
+    """Once a day, after the day's credit job has aggregated usage: delete raw telemetry older
+    than the retention setting whose day has been aggregated (or that holds no body: kept only
+    as a dedupe record, long past the message age limit). Returns the rows deleted."""
+    now = gw.clock()
+    cutoff = now - timedelta(days=gw.settings.telemetry_retention_days)
     deleted = 0
     with gw.db.unit_of_work() as session:
+        claimed = session.execute(update(CreditJobRun).where(
+            CreditJobRun.day == as_utc(now).date(), CreditJobRun.finished_at.is_not(None), CreditJobRun.telemetry_purged_at.is_(None),
+        ).values(telemetry_purged_at=now)).rowcount
+        if not claimed:
+            return 0
         aggregated = session.execute(select(DeviceUsageDay.device_id, func.max(DeviceUsageDay.day)).group_by(DeviceUsageDay.device_id)).all()
         for device_id, last_day in aggregated:
             kept_from = min(cutoff, datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=timezone.utc))
@@ -148,4 +155,5 @@ def purge_old_telemetry(gw: Gateway) -> int:
         deleted += session.execute(delete(DeviceMessage).where(
             DeviceMessage.kind == "telemetry", DeviceMessage.body.is_(None), DeviceMessage.sent_at < cutoff,
         )).rowcount
+    log.info("telemetry retention: %s raw messages older than %s days deleted", deleted, gw.settings.telemetry_retention_days)
     return deleted

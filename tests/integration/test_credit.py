@@ -19,6 +19,7 @@ from gateway.adapters.db.models import Event
 from gateway.entrypoints.cli import main
 from gateway.entrypoints.workers.runner import run
 from gateway.services import credit_models
+from gateway.services.credit_jobs import purge_old_telemetry
 from tests.integration.conftest import Shop, fresh_database_url, make_gateway
 from tests.integration.test_devices_support import enrolled_device
 
@@ -208,7 +209,8 @@ def test_the_nightly_job_runs_once_a_day_and_old_telemetry_goes_once_aggregated(
         assert aggregated == 120 and session.execute(old).scalar_one() > 0
         day = session.execute(select(DeviceUsageDay).where(DeviceUsageDay.device_id == device_id).limit(1)).scalar_one()
         assert "regions" not in day.usage
-    run(cshop.gw, ["maintenance"], once=True)
+    assert run(cshop.gw, ["maintenance"], once=True) > 0
+    assert purge_old_telemetry(cshop.gw) == 0  # once a day
     with cshop.gw.db.unit_of_work() as session:
         assert session.execute(old).scalar_one() == 0
         assert session.execute(select(func.count()).where(DeviceMessage.device_id == device_id)).scalar_one() > 0  # recent kept

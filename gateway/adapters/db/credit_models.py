@@ -115,9 +115,11 @@ class CreditBureauQuery(Base):
 
 
 class CreditJobRun(Base):
-    """The nightly feature job's run for one day: claimed by one worker, finished once."""
+    """The nightly feature job's run for one day: claimed by one worker, finished once; then the
+    maintenance worker purges old raw telemetry once (its days are aggregated by then)."""
 
     __tablename__ = "credit_job_runs"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    telemetry_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

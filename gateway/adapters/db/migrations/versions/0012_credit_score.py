@@ -18,6 +18,7 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('telemetry_purged_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('day', name=op.f('pk_credit_job_runs'))
     )
     op.create_table('credit_models',
