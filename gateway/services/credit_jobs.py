@@ -31,7 +31,8 @@ DEFAULT_DAYS = 30  # 30+ days past due: the label
 
 
 def run_nightly(gw: Gateway) -> int:
-    """Run today's job if no worker has; returns the number of customers scored (0: nothing due)."""
+    """Run today's job if no worker has; returns the number of customers scored (0 also when
+    today's run is done, or no customer or no live model was there to score)."""
     today = as_utc(gw.clock()).date()
     if not _claim(gw, today):
         return 0
@@ -42,7 +43,7 @@ def run_nightly(gw: Gateway) -> int:
     with gw.db.unit_of_work() as session:
         session.execute(update(CreditJobRun).where(CreditJobRun.day == today).values(finished_at=gw.clock()))
     log.info("credit job %s: %s devices aggregated, %s customers scored, %s plans observed, %s defaults", today, devices, scored, observed, defaulted)
-    return max(scored, 1)
+    return scored
 
 
 def _claim(gw: Gateway, today: date) -> bool:

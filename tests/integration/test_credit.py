@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from gateway.adapters.db.models import Event
 from gateway.entrypoints.cli import main
 from gateway.entrypoints.workers.runner import run
 from gateway.services import credit_models
-from gateway.services.credit_jobs import purge_old_telemetry
+from gateway.services.credit_jobs import purge_old_telemetry, run_nightly
 from tests.integration.conftest import Shop, fresh_database_url, make_gateway
 from tests.integration.test_devices_support import enrolled_device
 
@@ -230,3 +231,27 @@ def test_the_bureau_is_asked_only_with_its_consent_and_every_query_is_logged(csh
     assert sent.query_id == report.json["id"] and set(vars(sent)) == {"query_id", "name", "id_number", "purpose"}
     assert [q.purpose for q in _rows(cshop.gw, CreditBureauQuery, customer["id"])] == ["installment_application"]
     assert cshop.post(f"/v1/customers/{customer['id']}/bureau_reports", {"purpose": "marketing"}).status_code == 400
+
+
+@pytest.mark.postgres_only
+def test_two_workers_run_the_nightly_job_once(cgw):
+    later = dataclasses.replace(cgw, connectors={}, clock=lambda: cgw.clock() + timedelta(days=3))
+    shop = Shop(later)
+    customer = shop.customer()
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(run_nightly(later))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results)[0] == 0 and sorted(results)[1] >= 1  # one of them scored, the other found the day taken
+    day_start = later.clock() - timedelta(hours=1)
+    with later.db.unit_of_work() as session:
+        scores = session.execute(select(func.count()).where(CreditScore.customer_id == customer["id"], CreditScore.computed_at >= day_start)).scalar_one()
+    assert scores == 1
