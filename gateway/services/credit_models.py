@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.credit_models import CreditModelVersion, CreditObservation
@@ -166,7 +167,7 @@ def promote(gw: Gateway, version: str) -> Promotion:
         if card.monotonicity_violations():
             raise Conflict("model_not_monotonic", f"Model {version} breaks the declared trend of {', '.join(card.monotonicity_violations())}.")
         live = session.execute(
-            select(CreditModelVersion).where(CreditModelVersion.model == candidate.model, CreditModelVersion.state == "live").with_for_update()
+            select(CreditModelVersion).where(CreditModelVersion.model == candidate.model, CreditModelVersion.state == "live")
         ).scalar_one_or_none()
     metrics = candidate.metrics
     holdout = [e for e in _examples(gw, candidate.model, metrics["label_window_days"], as_utc(gw.clock()).date())
@@ -181,21 +182,31 @@ def promote(gw: Gateway, version: str) -> Promotion:
     elif Decimal(candidate_auc) <= Decimal("0.5"):
         raise Conflict("model_not_better", f"Model {version} has AUC {candidate_auc} on its holdout: no better than chance.")
     now = gw.clock()
+    try:
+        promoted, previous = _make_live(gw, version, live, now)
+    except IntegrityError:  # another promotion of this model committed first
+        raise Conflict("model_changed", "Another version went live meanwhile; try again.") from None
+    log.info("credit model %s live (AUC %s; was %s with %s)", version, candidate_auc, live.version if live else None, live_auc)
+    return Promotion(promoted, previous, candidate_auc, live_auc)
+
+
+def _make_live(gw: Gateway, version: str, live: CreditModelVersion | None, now: datetime) -> tuple[ModelView, ModelView | None]:
     with gw.db.unit_of_work() as session:
         candidate = _locked(session, version)
         previous = None
         current = session.execute(
             select(CreditModelVersion).where(CreditModelVersion.model == candidate.model, CreditModelVersion.state == "live").with_for_update()
         ).scalar_one_or_none()
+        if candidate.state != "candidate":
+            raise Conflict("model_not_candidate", f"Model {version} is {candidate.state}; only a candidate can be promoted.")
         if (current.version if current else None) != (live.version if live else None):
             raise Conflict("model_changed", "Another version went live meanwhile; try again.")
         if current is not None:
             current.state, current.retired_at = "retired", now
             previous = _view(current)
+            session.flush()  # retired before the candidate goes live: one live version per model (unique index)
         candidate.state, candidate.promoted_at = "live", now
-        promoted = _view(candidate)
-    log.info("credit model %s live (AUC %s; was %s with %s)", version, candidate_auc, live.version if live else None, live_auc)
-    return Promotion(promoted, previous, candidate_auc, live_auc)
+        return _view(candidate), previous
 
 
 def _locked(session: Session, version: str) -> CreditModelVersion:

@@ -255,3 +255,15 @@ def test_two_workers_run_the_nightly_job_once(cgw):
     with later.db.unit_of_work() as session:
         scores = session.execute(select(func.count()).where(CreditScore.customer_id == customer["id"], CreditScore.computed_at >= day_start)).scalar_one()
     assert scores == 1
+
+
+def test_two_live_versions_of_one_model_cannot_exist(cgw):
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.adapters.db.credit_models import CreditModelVersion
+
+    with pytest.raises(IntegrityError):
+        with cgw.db.unit_of_work() as session:
+            live = session.execute(select(CreditModelVersion).where(CreditModelVersion.model == "repayment_only", CreditModelVersion.state == "live")).scalar_one()
+            session.add(CreditModelVersion(version="ro-second-live", model="repayment_only", state="live", points_table=live.points_table,
+                                           metrics={}, trained_at=cgw.clock()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.adapters.db.models import Base, SerialKey
@@ -49,7 +49,11 @@ class CreditModelVersion(Base):
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_credit_models_model_state", "model", "state"),)
+    __table_args__ = (
+        Index("ix_credit_models_model_state", "model", "state"),
+        # At most one live version per model, whatever two promotions do at once.
+        Index("uq_credit_models_live_model", "model", unique=True, sqlite_where=text("state = 'live'"), postgresql_where=text("state = 'live'")),
+    )
 
 
 class CreditScore(Base):

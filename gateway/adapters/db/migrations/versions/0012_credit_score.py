@@ -34,6 +34,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('credit_models', schema=None) as batch_op:
         batch_op.create_index('ix_credit_models_model_state', ['model', 'state'], unique=False)
+        batch_op.create_index('uq_credit_models_live_model', ['model'], unique=True,
+                              sqlite_where=sa.text("state = 'live'"), postgresql_where=sa.text("state = 'live'"))
 
     op.create_table('credit_observations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -142,6 +144,7 @@ def downgrade() -> None:
 
     op.drop_table('credit_observations')
     with op.batch_alter_table('credit_models', schema=None) as batch_op:
+        batch_op.drop_index('uq_credit_models_live_model')
         batch_op.drop_index('ix_credit_models_model_state')
 
     op.drop_table('credit_models')
