@@ -49,10 +49,17 @@ def simulate(customers: int, seed: int) -> None:
 @click.option("--model", "models", multiple=True, type=click.Choice(["device+repayment", "repayment_only"]), help="Default: both.")
 def train(label_window: str, models: tuple[str, ...]) -> None:
     """Train, validate on a time-based holdout and store candidate versions; prints the figures."""
+    from gateway.domain.errors import DomainError
     from gateway.services.credit_models import train as train_models
 
     days = label_window_days(label_window)
-    for view in train_models(_gateway(), days, models or ("device+repayment", "repayment_only")):
+    try:
+        trained = train_models(_gateway(), days, models or ("device+repayment", "repayment_only"))
+    except ModuleNotFoundError as missing:
+        raise click.ClickException(f"training needs the credit extra ({missing.name} is missing): pip install 'paygate[credit]'") from None
+    except (DomainError, RuntimeError) as exc:  # too few outcomes; optbinning could not fit
+        raise click.ClickException(str(exc)) from None
+    for view in trained:
         _print_model(view)
 
 
