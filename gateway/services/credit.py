@@ -146,9 +146,10 @@ def installment_limit(gw: Gateway, session: Session, customer_id: str) -> int:
 
 # ---- scoring ----------------------------------------------------------------------------------
 
-def score_customer(gw: Gateway, session: Session, customer: Customer) -> CreditScore | None:
+def score_customer(gw: Gateway, session: Session, customer: Customer, previous: int | None = None) -> CreditScore | None:
     """Score with the live version of the model the customer's data allows; records the score
-    and, when the limit moves, a `credit.limit_changed` event. None if no model is live."""
+    and, when the limit moves from `previous` (default: the limit in force), a
+    `credit.limit_changed` event. None if no model is live."""
     features = current_features(session, customer.id)
     # The device model only for a customer whose devices have sent usage data (tenure is known
     # from the first day of it): consent alone, with nothing behind it, says nothing.
@@ -159,7 +160,8 @@ def score_customer(gw: Gateway, session: Session, customer: Customer) -> CreditS
         return None
     assessment = card.assess(features)
     band = limit_policy(gw).band_for(assessment.score)
-    previous = installment_limit(gw, session, customer.id)
+    if previous is None:
+        previous = installment_limit(gw, session, customer.id)
     now = gw.clock()
     score = CreditScore(customer_id=customer.id, model_version=card.version, model=card.model, score=assessment.score, band=band.name,
                         installment_limit=band.limit, assessment=assessment.to_json(), computed_at=now)
@@ -300,9 +302,10 @@ def forget_customer(session: Session, customer_id: str) -> None:
 def device_consent_withdrawn(gw: Gateway, session: Session, customer: Customer) -> None:
     """Forget the device data and score again at once with the repayment-only model, so the
     limit follows the repayment history rather than falling back to the default."""
+    previous = installment_limit(gw, session, customer.id)
     forget_device_data(session, customer.id)
     compute_features(gw, session, customer.id)
-    score_customer(gw, session, customer)
+    score_customer(gw, session, customer, previous)
 
 
 # ---- contests ---------------------------------------------------------------------------------
