@@ -8,7 +8,7 @@ import dataclasses
 import json
 import re
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from gateway.adapters.db.credit_models import CreditBureauQuery, CreditFeatureRow, CreditScore, DeviceUsageDay
 from gateway.adapters.db.device_models import Device, DeviceMessage
+from gateway.adapters.db.installment_models import InstallmentPlan
 from gateway.adapters.db.models import Event
 from gateway.entrypoints.cli import main
 from gateway.entrypoints.workers.runner import run
@@ -267,3 +268,33 @@ def test_two_live_versions_of_one_model_cannot_exist(cgw):
             live = session.execute(select(CreditModelVersion).where(CreditModelVersion.model == "repayment_only", CreditModelVersion.state == "live")).scalar_one()
             session.add(CreditModelVersion(version="ro-second-live", model="repayment_only", state="live", points_table=live.points_table,
                                            metrics={}, trained_at=cgw.clock()))
+
+
+def test_each_plan_becomes_a_training_example_and_its_default_its_label(cgw):
+    from gateway.adapters.db.credit_models import CreditObservation
+
+    def days_later(days: int):
+        return dataclasses.replace(cgw, connectors={}, clock=lambda: cgw.clock() + timedelta(days=days))
+
+    shop = Shop(cgw)
+    customer = shop.customer()
+    _consent(shop, customer["id"])
+    card = shop.saved_card(customer["id"])
+    product = shop.post("/v1/installment_products", {"name": "Phone", "terms": [6], "method": "equal_installment", "apr": "12"}).json
+    plan = shop.post("/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": 6,
+                                               "amount": 60_000}, idempotency_key=f"plan-{customer['id']}").json
+    assert plan["state"] == "active"
+    run_nightly(days_later(5))
+
+    def observation():
+        with cgw.db.unit_of_work() as session:
+            return session.execute(select(CreditObservation).where(CreditObservation.plan_id == plan["id"])).scalar_one()
+
+    recorded = observation()
+    with cgw.db.unit_of_work() as session:
+        started = session.execute(select(InstallmentPlan.start_date).where(InstallmentPlan.id == plan["id"])).scalar_one()
+    assert (recorded.source, recorded.subject, recorded.observed_on, recorded.defaulted_on) == ("platform", customer["id"], started, None)
+    assert set(recorded.repayment_features) == {"on_time_share", "worst_delinquency_days_6m", "outstanding_fen"}
+    first_due = date.fromisoformat(plan["schedule"][0]["due_date"])
+    run_nightly(days_later((first_due - days_later(0).clock().date()).days + 31))  # never collected: 30+ days past due
+    assert observation().defaulted_on == first_due + timedelta(days=30)
