@@ -197,3 +197,33 @@ def test_auc_is_the_share_of_good_bad_pairs_ordered_right(pairs):
 @pytest.mark.parametrize("module", [F, limits, scorecard, simulation, validation, credit_cli], ids=lambda m: m.__name__)
 def test_the_examples_in_the_docs_hold(module):
     assert doctest.testmod(module).failed == 0
+
+
+usage_days = st.lists(st.builds(
+    F.UsageDay,
+    day=st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 6, 30)),
+    kind=st.sampled_from(["phone", "iot"]),
+    active_seconds=st.integers(min_value=0, max_value=86_400),
+    data_bytes=st.one_of(st.none(), st.integers(min_value=0, max_value=10**10)),
+    battery_min_pct=st.one_of(st.none(), st.integers(min_value=0, max_value=100)),
+), max_size=60)
+installments = st.lists(st.builds(
+    F.InstallmentRecord,
+    due_date=st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31)),
+    paid_on=st.one_of(st.none(), st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31))),
+    outstanding_fen=st.integers(min_value=0, max_value=10**9),
+), max_size=30)
+
+
+@given(usage_days, installments, st.dates(min_value=date(2025, 6, 1), max_value=date(2026, 12, 31)))
+def test_features_stay_in_their_ranges_and_ignore_the_future(days, history, as_of):
+    device = F.device_features(days, as_of)
+    repayment = F.repayment_features(history, as_of)
+    for name in ("active_day_share_30d", "low_battery_day_share_30d", "iot_usage_steadiness", "on_time_share"):
+        value = {**device, **repayment}[name]
+        assert value is None or (isinstance(value, Decimal) and 0 <= value <= 1)
+    assert device["data_use_trend"] is None or -1 <= device["data_use_trend"] <= 1
+    assert device["device_tenure_days"] is None or device["device_tenure_days"] >= 1
+    assert repayment["worst_delinquency_days_6m"] is None or repayment["worst_delinquency_days_6m"] >= 0
+    later_days = [d for d in days if d.day >= as_of]
+    assert F.device_features([d for d in days if d not in later_days], as_of) == device  # only days before as_of count
