@@ -52,5 +52,6 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
+        api.register_blueprint(credit_api.sandbox)
     app.register_error_handler(DomainError, error_response)
     return app

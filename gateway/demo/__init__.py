@@ -98,7 +98,7 @@ def run_demo() -> int:
         customer, card = customers_and_saved_cards(shop, gw, base_url)
         wallet_and_webhooks(shop, gw, merchant.id)
         phone_on_installments(shop, gw, base_url, merchant.secret_key, customer, card)
-        show_credit(shop, gw, customer["id"])
+        show_credit(shop, gw, base_url, merchant.secret_key, customer["id"])
         devices_ok = show_devices(gw, base_url, merchant.secret_key)
         balance = shop.get("/v1/balance")["available"][0]
     finally:

@@ -1,7 +1,8 @@
 """The credit part of the demo: a risk analyst simulates a population, trains and promotes the two
 models with the `paygate credit` commands; then two customers' credit profiles side by side
-through the API: one with an installment history (a late installment, a balance outstanding),
-one new. Only the HTTP API and the CLI: nothing of gateway.services or gateway.adapters."""
+through the API: one who was late once and shares no device data (repayment_only), one who pays
+on time and consented to device data (device+repayment). Only the HTTP API, the CLI and the
+demo's own helpers: nothing of gateway.services or gateway.adapters."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -10,13 +11,14 @@ from typing import TYPE_CHECKING
 import click
 
 from gateway.domain.money import format_cny as yuan
+from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
 
 if TYPE_CHECKING:
     from gateway.demo import Client
 
 DEMO_CUSTOMERS = 6_000  # a smaller population than the 20,000 of the docs, to keep the demo short
-WIDTH = 56
+WIDTH = 72
 
 
 def paygate(*args: str) -> None:
@@ -30,10 +32,13 @@ def paygate(*args: str) -> None:
         print(f"  refused: {refused.message}")
 
 
-def show_credit(shop: Client, gw, customer_with_history: str, days_later: int = 75) -> None:
-    """`customer_with_history` bought on installments today; the profiles are compared
-    `days_later` days on (the demo's clock travels, as in the installments part)."""
-    from gateway.demo import TravelClock, secrets_order
+def show_credit(shop: Client, gw, base_url: str, secret_key: str, customer_with_history: str, days_later: int = 75) -> None:
+    """`customer_with_history` bought on installments today (and was late once); a second
+    customer, a steady phone user who consents to device data, buys a phone on installments and
+    pays on time. Both profiles are compared `days_later` days on (the demo's clock travels, as in
+    the installments part)."""
+    from gateway.demo import TravelClock, demo_phone, secrets_order
+    from gateway.entrypoints.workers.runner import run
 
     print("\ncredit score: simulate, train, promote; two profiles side by side")
     paygate("credit", "simulate", "--customers", str(DEMO_CUSTOMERS))
@@ -41,18 +46,31 @@ def show_credit(shop: Client, gw, customer_with_history: str, days_later: int = 
     for model in shop.get("/v1/credit_models")["data"]:
         if model["state"] == "candidate":
             paygate("credit", "promote", model["version"])
-    newcomer = shop.post("/v1/customers", {"name": "Li Lei", "mobile": "13700137000", "id_number": sandbox_id_number(date(1995, 3, 14), order=secrets_order()),
-                                           "identity_consent": {"version": "2026-01", "purpose": "real-name verification"}})
-    shop.post(f"/v1/customers/{newcomer['id']}/consents", {"kind": "device_usage", "version": "2026-01", "purpose": "credit scoring"})
+    print()
+    steady = shop.post("/v1/customers", {"name": "Li Lei", "mobile": "13700137000", "id_number": sandbox_id_number(date(1995, 3, 14), order=secrets_order()),
+                                         "identity_consent": {"version": "2026-01", "purpose": "real-name verification"}})
+    for kind, purpose in (("bank_card", "bind and charge debit cards"), ("device_usage", "credit scoring from device usage")):
+        shop.post(f"/v1/customers/{steady['id']}/consents", {"kind": kind, "version": "2026-01", "purpose": purpose})
+    started = shop.post(f"/v1/customers/{steady['id']}/cards", {"card_number": sandbox_card_number("CCB", "6666"), "exp_month": 12, "exp_year": 2030, "cvv": "123"})
+    card = shop.post(f"/v1/customers/{steady['id']}/cards/{started['id']}/verify", {"code": shop.get(f"/v1/sandbox/card_bindings/{started['id']}/sms_code")["code"]})
+    phone_id, _lock = demo_phone(base_url, secret_key, gw.settings.var_dir, gw.clock)
+    product = shop.post("/v1/installment_products", {"name": "Phone 6 months", "terms": [6], "method": "equal_installment", "apr": "12", "down_payment_share": "0.1"})
+    plan = shop.post("/v1/installment_plans", {"customer": steady["id"], "card": card["id"], "product": product["id"], "term_months": 6, "amount": 259900, "device": phone_id})
+    print(f"  {steady['id']} (Li Lei) consents to device_usage and buys phone {phone_id} on 6 months: plan {plan['state']}")
     clock = TravelClock(gw)
     later = clock.today() + timedelta(days=days_later)
-    clock.go(later)
     try:
-        profiles = [shop.post(f"/v1/customers/{customer}/credit_profile/refresh", {}) for customer in (customer_with_history, newcomer["id"])]
+        for installment in plan["schedule"][:2]:
+            clock.go(date.fromisoformat(installment["due_date"]))
+            run(gw, ["installments"], once=True)
+        clock.go(later)
+        loaded = shop.post(f"/v1/sandbox/devices/{phone_id}/usage_history", {"days": 120, "profile": "steady"})
+        print(f"  {later}: two installments paid on time; the sandbox loads {loaded['days']} days of the phone's daily usage")
+        profiles = [shop.post(f"/v1/customers/{customer}/credit_profile/refresh", {}) for customer in (customer_with_history, steady["id"])]
     finally:
         clock.back()
-    print(f"\n  {later}: POST /v1/customers/{{id}}/credit_profile/refresh")
-    _side_by_side(["with an installment history", "new, device data consented (none sent yet)"], profiles)
+    print(f"  {later}: POST /v1/customers/{{id}}/credit_profile/refresh\n")
+    _side_by_side(["Wang Fang: late once, no device data", "Li Lei: on time, steady phone use"], profiles)
 
 
 def _side_by_side(titles: list[str], profiles: list[dict]) -> None:
@@ -63,7 +81,7 @@ def _side_by_side(titles: list[str], profiles: list[dict]) -> None:
     row("score / band", [f"{p['score']} / {p['band']}" for p in profiles])
     row("installment limit", [yuan(p["installment_limit"]) for p in profiles])
     row("model", [f"{p['model']} ({p['model_version']})" for p in profiles])
-    names = [f["name"] for f in profiles[0]["features"]]
+    names = list(dict.fromkeys(f["name"] for p in sorted(profiles, key=lambda p: -len(p["features"])) for f in p["features"]))
     for name in names:
         row(f"  {name}", [_feature(p, name) for p in profiles])
     for index in range(4):

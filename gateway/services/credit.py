@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -26,6 +27,7 @@ from gateway.adapters.db.credit_models import (
 )
 from gateway.adapters.db.device_models import Device, DeviceMessage
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan
+from gateway.adapters.db.lookup import owned
 from gateway.adapters.db.models import Customer
 from gateway.bootstrap import Gateway
 from gateway.domain import devices as device_rules
@@ -45,7 +47,7 @@ from gateway.domain.credit.scorecard import Scorecard
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.services import events
-from gateway.services.customers import has_consent, owned_customer
+from gateway.services.customers import has_consent, owned_customer, require_consent
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +308,37 @@ def device_consent_withdrawn(gw: Gateway, session: Session, customer: Customer) 
     forget_device_data(session, customer.id)
     compute_features(gw, session, customer.id)
     score_customer(gw, session, customer, previous)
+
+
+# ---- sandbox -----------------------------------------------------------------------------------
+
+# Share of days used, share of phone days with the battery under 10%.
+SANDBOX_PROFILES = {"steady": (0.95, 0.03), "irregular": (0.45, 0.35)}
+
+
+def load_sandbox_usage(gw: Gateway, merchant_id: str, device_id: str, days: int, profile: str) -> int:
+    """Test mode: daily usage aggregates for the `days` before today, as if the device had sent
+    telemetry all along, so a demo or an integration can see the device model at work. The same
+    rule as real data: only for a device whose owner gave `device_usage` consent."""
+    active, low_battery = SANDBOX_PROFILES[profile]
+    rng = random.Random(f"{device_id}:{profile}")  # the same history every time for this device
+    today = _today(gw)
+    with gw.db.unit_of_work() as session:
+        device = owned(session, Device, merchant_id, device_id, "device")
+        if device.owner_customer_id is None:
+            raise Conflict("device_not_owned", f"Device {device_id} belongs to no customer yet: sell it on a plan first.", "device")
+        require_consent(session, device.owner_customer_id, ConsentKind.DEVICE_USAGE)
+        first = today - timedelta(days=days)
+        session.execute(delete(DeviceUsageDay).where(DeviceUsageDay.device_id == device_id, DeviceUsageDay.day >= first))
+        for back in range(days, 0, -1):
+            used = rng.random() < active
+            usage = ({"messages": 24, "screen_seconds": rng.randint(1_800, 14_400) if used else 0, "app_sessions": rng.randint(5, 60) if used else 0,
+                      "data_bytes": rng.randint(50, 400) * 1_000_000, "battery_pct_min": rng.randint(1, 9) if rng.random() < low_battery else rng.randint(10, 80)}
+                     if device.kind == "phone" else
+                     {"messages": 24, "run_seconds": rng.randint(10_000, 14_000) if used else 0, "energy_wh": 400, "distance_m": 0, "health_last": "ok",
+                      "health_faults": 0})
+            session.add(DeviceUsageDay(device_id=device_id, day=today - timedelta(days=back), kind=device.kind, usage=usage))
+    return days
 
 
 # ---- contests ---------------------------------------------------------------------------------

@@ -298,3 +298,18 @@ def test_each_plan_becomes_a_training_example_and_its_default_its_label(cgw):
     first_due = date.fromisoformat(plan["schedule"][0]["due_date"])
     run_nightly(days_later((first_due - days_later(0).clock().date()).days + 31))  # never collected: 30+ days past due
     assert observation().defaulted_on == first_due + timedelta(days=30)
+
+
+def test_sandbox_usage_history_needs_an_owner_who_consented(cshop):
+    customer = cshop.customer()
+    loose = enrolled_device(cshop)
+    load = lambda device: cshop.post(f"/v1/sandbox/devices/{device}/usage_history", {"days": 120, "profile": "steady"})  # noqa: E731
+    assert (load(loose).status_code, load(loose).json["error"]["code"]) == (409, "device_not_owned")
+    phone = _phone_with_history(cshop, customer["id"], days=1)
+    assert (load(phone).status_code, load(phone).json["error"]["code"]) == (403, "consent_required")
+    _consent(cshop, customer["id"])
+    assert load(phone).json == {"object": "sandbox_usage_history", "device": phone, "days": 120}
+    profile = cshop.post(f"/v1/customers/{customer['id']}/credit_profile/refresh").json
+    features = {f["name"]: f["value"] for f in profile["features"]}
+    assert profile["model"] == "device+repayment" and features["device_tenure_days"] == "120"
+    assert float(features["active_day_share_30d"]) > 0.8

@@ -204,7 +204,8 @@ def format_value(unit: Unit, value: Decimal) -> str:
         return f"{(value * 100).quantize(Decimal(1), 'ROUND_HALF_UP'):+}%"
     if unit is Unit.FEN:
         return f"CNY {int((value / 100).quantize(Decimal(1), 'ROUND_HALF_UP')):,}"
-    return f"{value.quantize(Decimal(1), 'ROUND_HALF_UP')} days"
+    days = value.quantize(Decimal(1), "ROUND_HALF_UP")
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def range_text(unit: Unit, lower: Decimal | None, upper: Decimal | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from gateway.entrypoints.api.schemas import UnixTime
+from gateway.services.credit import SANDBOX_PROFILES
 from gateway.services.credit_bureau import PURPOSES
 
 
@@ -82,3 +83,14 @@ class BureauReportOut(Schema):
     overdue_accounts = fields.Integer()
     inquiries_90d = fields.Integer()
     queried = UnixTime(attribute="queried_at")
+
+
+class SandboxUsageCreate(Schema):
+    days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=730))
+    profile = fields.String(required=True, validate=validate.OneOf(SANDBOX_PROFILES))
+
+
+class SandboxUsageOut(Schema):
+    object = fields.Constant("sandbox_usage_history")
+    device = fields.String()
+    days = fields.Integer()
