@@ -5,8 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from gateway.adapters.bureaus import SANDBOX_BUREAU
-from gateway.adapters.bureaus.base import CreditBureau
+from gateway.adapters.connectors.baihang_like import BaihangLikeSandbox
+from gateway.adapters.connectors.bureau import CreditBureau
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
 from gateway.adapters.db.engine import Database
@@ -29,7 +29,7 @@ class Gateway:
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
     # The licensed bureau asked for external credit reports (a sandbox until one is contracted).
-    credit_bureau: CreditBureau = field(default_factory=SANDBOX_BUREAU)
+    credit_bureau: CreditBureau = field(default_factory=BaihangLikeSandbox)
 
     def __post_init__(self) -> None:
         LimitPolicy.parse(self.settings.credit_limit_policy)  # a bad policy stops the start, not a plan request

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.adapters.bureaus.base import BureauQuery, BureauUnavailable
+from gateway.adapters.connectors.bureau import BureauQuery, BureauUnavailable
 from gateway.adapters.db.credit_models import CreditBureauQuery
 from gateway.bootstrap import Gateway
 from gateway.domain.consent import ConsentKind

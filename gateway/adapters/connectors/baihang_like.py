@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.adapters.bureaus.base import BureauQuery, BureauReport
+from gateway.adapters.connectors.bureau import BureauQuery, BureauReport
 
 
 class BaihangLikeSandbox:

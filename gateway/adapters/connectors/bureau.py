@@ -1,4 +1,6 @@
-"""The one protocol every credit bureau adapter meets."""
+"""The one protocol every credit bureau adapter meets. Only a bureau licensed by the PBOC may
+score people for others (Baihang, Pudao); we ask one for its report, with the customer's separate
+`credit_bureau` consent, and never send it ours."""
 from __future__ import annotations
 
 from dataclasses import dataclass
