@@ -3,16 +3,24 @@ from __future__ import annotations
 
 import re
 import sys
+from contextlib import contextmanager
 
 import click
 
 from gateway.config import Settings
 
 
+@contextmanager
 def _gateway():
+    """The gateway for one command, its connections closed when the command ends (commands also
+    run inside other processes: the demo, the tests)."""
     from gateway.bootstrap import Gateway
 
-    return Gateway.from_settings(Settings.load())
+    gw = Gateway.from_settings(Settings.load())
+    try:
+        yield gw
+    finally:
+        gw.db.dispose()
 
 
 def label_window_days(text: str) -> int:
@@ -40,7 +48,8 @@ def simulate(customers: int, seed: int) -> None:
     """Replace the simulated training examples with a synthetic population (docs/credit.md)."""
     from gateway.services.credit_models import load_simulation
 
-    count = load_simulation(_gateway(), customers, seed)
+    with _gateway() as gw:
+        count = load_simulation(gw, customers, seed)
     click.echo(f"simulated {count} applicants (seed {seed})")
 
 
@@ -54,7 +63,8 @@ def train(label_window: str, models: tuple[str, ...]) -> None:
 
     days = label_window_days(label_window)
     try:
-        trained = train_models(_gateway(), days, models or ("device+repayment", "repayment_only"))
+        with _gateway() as gw:
+            trained = train_models(gw, days, models or ("device+repayment", "repayment_only"))
     except ModuleNotFoundError as missing:
         raise click.ClickException(f"training needs the credit extra ({missing.name} is missing): pip install 'paygate[credit]'") from None
     except (DomainError, RuntimeError) as exc:  # too few outcomes; optbinning could not fit
@@ -71,7 +81,8 @@ def promote(version: str) -> None:
     from gateway.services.credit_models import promote as promote_version
 
     try:
-        done = promote_version(_gateway(), version)
+        with _gateway() as gw:
+            done = promote_version(gw, version)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     was = f"; {done.retired.version} retired (AUC {done.live_auc} on the same holdout)" if done.retired else ""
@@ -83,7 +94,9 @@ def models() -> None:
     """Every model version, newest first, with its figures."""
     from gateway.services.credit_models import list_models
 
-    for view in list_models(_gateway()):
+    with _gateway() as gw:
+        views = list_models(gw)
+    for view in views:
         _print_model(view)
 
 
@@ -96,7 +109,8 @@ def contests(ctx: click.Context, show_all: bool) -> None:
         return
     from gateway.services.credit import list_contests
 
-    found = list_contests(_gateway(), None if show_all else "open")
+    with _gateway() as gw:
+        found = list_contests(gw, None if show_all else "open")
     for contest in found:
         click.echo(f"{contest.id} {contest.state:<9} customer {contest.customer_id} score {contest.score} ({contest.model_version}) "
                    f"{contest.created_at:%Y-%m-%d %H:%M}: {contest.reason}")
@@ -113,7 +127,8 @@ def resolve(contest_id: str, decision: str, note: str) -> None:
     from gateway.services.credit import resolve_contest
 
     try:
-        contest = resolve_contest(_gateway(), contest_id, decision, note)
+        with _gateway() as gw:
+            contest = resolve_contest(gw, contest_id, decision, note)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{contest.id} {contest.state}")
