@@ -1,24 +1,29 @@
 """The credit part of the demo: a risk analyst simulates a population, trains and promotes the two
 models with the `paygate credit` commands; then two customers' credit profiles side by side
-through the API: one who was late once and shares no device data (repayment_only), one who pays
-on time and consented to device data (device+repayment). Only the HTTP API, the CLI and the
-demo's own helpers: nothing of gateway.services or gateway.adapters."""
+through the SDK: one who was late once and shares no device data (repayment_only), one who pays
+on time and consented to device data (device+repayment), both lived through their due dates on
+the sandbox clock. Only the SDK, the CLI and the demo's own helpers: nothing of gateway.services
+or gateway.adapters."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import click
 
+from gateway.bootstrap import Gateway
+from gateway.demo.installments import demo_phone, live_through
 from gateway.domain.money import format_cny as yuan
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
-
-if TYPE_CHECKING:
-    from gateway.demo import Client
+from gateway.sdk.client import Paygate
 
 DEMO_CUSTOMERS = 6_000  # a smaller population than the 20,000 of the docs, to keep the demo short
+USAGE_DAYS = 120
 WIDTH = 72
+IDENTITY_CONSENT = {"version": "2026-01", "purpose": "real-name verification"}
+CONSENTS = (("bank_card", "2026-01", "bind and charge debit cards"), ("device_usage", "2026-01", "credit scoring from device usage"))
 
 
 def paygate(*args: str) -> None:
@@ -32,45 +37,44 @@ def paygate(*args: str) -> None:
         print(f"  refused: {refused.message}")
 
 
-def show_credit(shop: Client, gw, base_url: str, secret_key: str, customer_with_history: str, days_later: int = 75) -> None:
-    """`customer_with_history` bought on installments today (and was late once); a second
-    customer, a steady phone user who consents to device data, buys a phone on installments and
-    pays on time. Both profiles are compared `days_later` days on (the demo's clock travels, as in
-    the installments part)."""
-    from gateway.demo import TravelClock, demo_phone, secrets_order
-    from gateway.entrypoints.workers.runner import run
-
+def show_credit(shop: Paygate, gw: Gateway, base_url: str, secret_key: str, late_customer: dict, late_plan: dict) -> None:
+    """`late_customer` paid one installment of `late_plan` late and shares no device data; a
+    second customer, a steady phone user who consents to device data, buys a phone on 6 months.
+    The sandbox clock lives through the first two due dates of the new plan (and the first
+    customer's due dates meanwhile, each collected on its day); then both are scored."""
     print("\ncredit score: simulate, train, promote; two profiles side by side")
     paygate("credit", "simulate", "--customers", str(DEMO_CUSTOMERS))
     paygate("credit", "train", "--label-window", "6m")
-    for model in shop.get("/v1/credit_models")["data"]:
+    for model in shop.list_credit_models()["data"]:
         if model["state"] == "candidate":
             paygate("credit", "promote", model["version"])
     print()
-    steady = shop.post("/v1/customers", {"name": "Li Lei", "mobile": "13700137000", "id_number": sandbox_id_number(date(1995, 3, 14), order=secrets_order()),
-                                         "identity_consent": {"version": "2026-01", "purpose": "real-name verification"}})
-    for kind, purpose in (("bank_card", "bind and charge debit cards"), ("device_usage", "credit scoring from device usage")):
-        shop.post(f"/v1/customers/{steady['id']}/consents", {"kind": kind, "version": "2026-01", "purpose": purpose})
-    started = shop.post(f"/v1/customers/{steady['id']}/cards", {"card_number": sandbox_card_number("CCB", "6666"), "exp_month": 12, "exp_year": 2030, "cvv": "123"})
-    card = shop.post(f"/v1/customers/{steady['id']}/cards/{started['id']}/verify", {"code": shop.get(f"/v1/sandbox/card_bindings/{started['id']}/sms_code")["code"]})
-    phone_id, _lock = demo_phone(base_url, secret_key, gw.settings.var_dir, gw.clock)
-    product = shop.post("/v1/installment_products", {"name": "Phone 6 months", "terms": [6], "method": "equal_installment", "apr": "12", "down_payment_share": "0.1"})
-    plan = shop.post("/v1/installment_plans", {"customer": steady["id"], "card": card["id"], "product": product["id"], "term_months": 6, "amount": 259900, "device": phone_id})
+    steady, card = _steady_customer(shop)
+    phone_id, _lock = demo_phone(shop, base_url, secret_key, Path(gw.settings.var_dir))
+    product = shop.create_installment_product("Phone 6 months", terms=[6], method="equal_installment", apr="12", down_payment_share="0.1")
+    plan = shop.create_installment_plan(steady["id"], card["id"], product["id"], 6, 259900, device=phone_id)
     print(f"  {steady['id']} (Li Lei) consents to device_usage and buys phone {phone_id} on 6 months: plan {plan['state']}")
-    clock = TravelClock(gw)
-    later = clock.today() + timedelta(days=days_later)
-    try:
-        for installment in plan["schedule"][:2]:
-            clock.go(date.fromisoformat(installment["due_date"]))
-            run(gw, ["installments"], once=True)
-        clock.go(later)
-        loaded = shop.post(f"/v1/sandbox/devices/{phone_id}/usage_history", {"days": 120, "profile": "steady"})
-        print(f"  {later}: two installments paid on time; the sandbox loads {loaded['days']} days of the phone's daily usage")
-        profiles = [shop.post(f"/v1/customers/{customer}/credit_profile/refresh", {}) for customer in (customer_with_history, steady["id"])]
-    finally:
-        clock.back()
-    print(f"  {later}: POST /v1/customers/{{id}}/credit_profile/refresh\n")
+    steady_dues = [date.fromisoformat(item["due_date"]) for item in plan["schedule"][:2]]
+    late_dues = [date.fromisoformat(item["due_date"]) for item in late_plan["schedule"] if item["status"] != "paid"]
+    for day in sorted({*steady_dues, *(due for due in late_dues if due <= steady_dues[-1])}):
+        live_through(shop, gw, day)
+    today = steady_dues[-1] + timedelta(days=1)
+    live_through(shop, gw, today)
+    loaded = shop.sandbox_usage_history(phone_id, USAGE_DAYS, "steady")
+    print(f"  {today}: Li Lei paid two installments on time; the sandbox loads {loaded['days']} days of the phone's daily usage")
+    profiles = [shop.refresh_credit_profile(customer) for customer in (late_customer["id"], steady["id"])]
+    print(f"  {today}: POST /v1/customers/{{id}}/credit_profile/refresh\n")
     _side_by_side(["Wang Fang: late once, no device data", "Li Lei: on time, steady phone use"], profiles)
+
+
+def _steady_customer(shop: Paygate) -> tuple[dict, dict]:
+    """Li Lei, registered with card and device consents and a CCB card bound."""
+    id_number = sandbox_id_number(date(1995, 3, 14), order=1 + secrets.randbelow(998))  # the demo can run again on its database
+    customer = shop.create_customer("Li Lei", "13700137000", id_number, IDENTITY_CONSENT)
+    for consent in CONSENTS:
+        shop.grant_consent(customer["id"], *consent)
+    started = shop.start_card_binding(customer["id"], sandbox_card_number("CCB", "6666"), 12, 2030, "123")
+    return customer, shop.verify_card(customer["id"], started["id"], shop.sandbox_sms_code(started["id"]))
 
 
 def _side_by_side(titles: list[str], profiles: list[dict]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -29,7 +29,6 @@ from gateway.adapters.db.device_models import Device, DeviceMessage
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan
 from gateway.adapters.db.lookup import owned
 from gateway.adapters.db.models import Customer
-from gateway.bootstrap import Gateway
 from gateway.domain import devices as device_rules
 from gateway.domain.clock import as_utc, beijing_date
 from gateway.domain.consent import ConsentKind
@@ -48,6 +47,8 @@ from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.services import events
 from gateway.services.customers import has_consent, owned_customer, require_consent
+from gateway.services.ports import SettingsPort, StoragePorts
+from gateway.services.read_models import ContestView, CreditProfile, FeatureView, ReasonView
 
 log = logging.getLogger(__name__)
 
@@ -58,59 +59,21 @@ LIMIT_CHANGED = "credit.limit_changed"
 REAGGREGATE_DAYS = 8
 
 
-# ---- read models ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FeatureView:
-    name: str
-    value: str | None
-    points: int | None
-    description: str
-
-
-@dataclass(frozen=True)
-class ReasonView:
-    code: str
-    text: str
-    value: str | None
-
-
-@dataclass(frozen=True)
-class CreditProfile:
-    customer_id: str
-    score: int | None  # None: never scored (or scores deleted with the device data)
-    band: str | None
-    installment_limit: int
-    model_version: str | None
-    model: str | None
-    computed_at: datetime | None
-    reasons: tuple[ReasonView, ...]
-    features: tuple[FeatureView, ...]
-
-
-@dataclass(frozen=True)
-class ContestView:
-    id: str
-    customer_id: str
-    merchant_id: str
-    state: str
-    reason: str
-    model_version: str | None
-    score: int | None
-    note: str | None
-    created_at: datetime
-    resolved_at: datetime | None
+@runtime_checkable
+class CreditPorts(StoragePorts, SettingsPort, Protocol):
+    """What the credit use cases take: transactions, the clock, and the settings (the limit
+    policy, the fallback limit, the telemetry retention)."""
 
 
 # ---- profiles ---------------------------------------------------------------------------------
 
-def get_profile(gw: Gateway, merchant_id: str, customer_id: str) -> CreditProfile:
+def get_profile(gw: CreditPorts, merchant_id: str, customer_id: str) -> CreditProfile:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
         return _profile(gw, session, customer_id)
 
 
-def refresh_profile(gw: Gateway, merchant_id: str, customer_id: str) -> CreditProfile:
+def refresh_profile(gw: CreditPorts, merchant_id: str, customer_id: str) -> CreditProfile:
     """Features from the data stored up to now, scored with the live model version."""
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, active=True, lock=True)
@@ -120,7 +83,7 @@ def refresh_profile(gw: Gateway, merchant_id: str, customer_id: str) -> CreditPr
         return _profile(gw, session, customer_id)
 
 
-def _profile(gw: Gateway, session: Session, customer_id: str) -> CreditProfile:
+def _profile(gw: CreditPorts, session: Session, customer_id: str) -> CreditProfile:
     latest = _latest_score(session, customer_id)
     if latest is None:
         stored = current_features(session, customer_id)
@@ -140,7 +103,7 @@ def _latest_score(session: Session, customer_id: str) -> CreditScore | None:
     ).scalar_one_or_none()
 
 
-def installment_limit(gw: Gateway, session: Session, customer_id: str) -> int:
+def installment_limit(gw: CreditPorts, session: Session, customer_id: str) -> int:
     """The customer's installment credit limit: from their latest score, else the fallback."""
     latest = _latest_score(session, customer_id)
     return latest.installment_limit if latest is not None else gw.settings.installment_credit_limit
@@ -148,7 +111,7 @@ def installment_limit(gw: Gateway, session: Session, customer_id: str) -> int:
 
 # ---- scoring ----------------------------------------------------------------------------------
 
-def score_customer(gw: Gateway, session: Session, customer: Customer, previous: int | None = None) -> CreditScore | None:
+def score_customer(gw: CreditPorts, session: Session, customer: Customer, previous: int | None = None) -> CreditScore | None:
     """Score with the live version of the model the customer's data allows; records the score
     and, when the limit moves from `previous` (default: the limit in force), a
     `credit.limit_changed` event. None if no model is live."""
@@ -177,7 +140,7 @@ def score_customer(gw: Gateway, session: Session, customer: Customer, previous: 
     return score
 
 
-def limit_policy(gw: Gateway) -> LimitPolicy:
+def limit_policy(gw: CreditPorts) -> LimitPolicy:
     return LimitPolicy.parse(gw.settings.credit_limit_policy)
 
 
@@ -199,7 +162,7 @@ def live_scorecard(session: Session, model: str) -> Scorecard | None:
 
 # ---- features ---------------------------------------------------------------------------------
 
-def compute_features(gw: Gateway, session: Session, customer_id: str) -> dict[str, Value]:
+def compute_features(gw: CreditPorts, session: Session, customer_id: str) -> dict[str, Value]:
     """Write the customer's current feature rows: repayment always, device only with consent."""
     today = _today(gw)
     now = gw.clock()
@@ -301,7 +264,7 @@ def forget_customer(session: Session, customer_id: str) -> None:
     session.execute(delete(CreditObservation).where(CreditObservation.subject == customer_id))
 
 
-def device_consent_withdrawn(gw: Gateway, session: Session, customer: Customer) -> None:
+def device_consent_withdrawn(gw: CreditPorts, session: Session, customer: Customer) -> None:
     """Forget the device data and score again at once with the repayment-only model, so the
     limit follows the repayment history rather than falling back to the default."""
     previous = installment_limit(gw, session, customer.id)
@@ -316,7 +279,7 @@ def device_consent_withdrawn(gw: Gateway, session: Session, customer: Customer) 
 SANDBOX_PROFILES = {"steady": (0.95, 0.03), "irregular": (0.45, 0.35)}
 
 
-def load_sandbox_usage(gw: Gateway, merchant_id: str, device_id: str, days: int, profile: str) -> int:
+def load_sandbox_usage(gw: CreditPorts, merchant_id: str, device_id: str, days: int, profile: str) -> int:
     """Test mode: daily usage aggregates for the `days` before today, as if the device had sent
     telemetry all along, so a demo or an integration can see the device model at work. The same
     rule as real data: only for a device whose owner gave `device_usage` consent."""
@@ -343,7 +306,7 @@ def load_sandbox_usage(gw: Gateway, merchant_id: str, device_id: str, days: int,
 
 # ---- contests ---------------------------------------------------------------------------------
 
-def open_contest(gw: Gateway, merchant_id: str, customer_id: str, reason: str) -> ContestView:
+def open_contest(gw: CreditPorts, merchant_id: str, customer_id: str, reason: str) -> ContestView:
     """The customer contests the automated decision: an operator reviews it."""
     reason = reason.strip()
     if not reason:
@@ -360,7 +323,7 @@ def open_contest(gw: Gateway, merchant_id: str, customer_id: str, reason: str) -
     return _contest_view(contest)
 
 
-def list_contests(gw: Gateway, state: str | None = "open") -> list[ContestView]:
+def list_contests(gw: CreditPorts, state: str | None = "open") -> list[ContestView]:
     query = select(CreditContest).order_by(CreditContest.created_at, CreditContest.id)
     if state:
         query = query.where(CreditContest.state == state)
@@ -371,7 +334,7 @@ def list_contests(gw: Gateway, state: str | None = "open") -> list[ContestView]:
 RESOLUTIONS = ("upheld", "corrected")
 
 
-def resolve_contest(gw: Gateway, contest_id: str, decision: str, note: str) -> ContestView:
+def resolve_contest(gw: CreditPorts, contest_id: str, decision: str, note: str) -> ContestView:
     """An operator's decision: `upheld` (the score stands) or `corrected` (the data was wrong and
     has been put right; the customer is scored again now)."""
     if decision not in RESOLUTIONS:
@@ -396,7 +359,7 @@ def _contest_view(contest: CreditContest) -> ContestView:
                        contest.score, contest.note, as_utc(contest.created_at), as_utc(contest.resolved_at) if contest.resolved_at else None)
 
 
-def _today(gw: Gateway) -> date:
+def _today(gw: CreditPorts) -> date:
     return as_utc(gw.clock()).date()
 
 

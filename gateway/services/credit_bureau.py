@@ -4,20 +4,27 @@ why; nothing of our own score, features or limits is ever sent (BureauQuery has 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol, runtime_checkable
 
-from gateway.adapters.connectors.bureau import BureauQuery, BureauUnavailable
+from gateway.adapters.connectors.bureau import BureauQuery, BureauUnavailable, CreditBureau
 from gateway.adapters.db.credit_models import CreditBureauQuery
-from gateway.bootstrap import Gateway
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import DomainError, InvalidRequest
 from gateway.domain.ids import new_id
 from gateway.services.customers import customer_data_key, owned_customer, require_consent
+from gateway.services.ports import VaultPorts
+from gateway.services.read_models import BureauReportView
 
 log = logging.getLogger(__name__)
 
 PURPOSES = ("installment_application", "limit_review")
+
+
+@runtime_checkable
+class BureauPorts(VaultPorts, Protocol):
+    """Bureau queries open the customer's sealed name and ID, and ask the licensed bureau."""
+
+    credit_bureau: CreditBureau
 
 
 class BureauError(DomainError):
@@ -25,20 +32,7 @@ class BureauError(DomainError):
     type = "api_error"
 
 
-@dataclass(frozen=True)
-class BureauReportView:
-    id: str  # the logged query
-    customer_id: str
-    bureau: str
-    purpose: str
-    found: bool
-    open_loans: int
-    overdue_accounts: int
-    inquiries_90d: int
-    queried_at: datetime
-
-
-def query_bureau(gw: Gateway, merchant_id: str, customer_id: str, purpose: str) -> BureauReportView:
+def query_bureau(gw: BureauPorts, merchant_id: str, customer_id: str, purpose: str) -> BureauReportView:
     if purpose not in PURPOSES:
         raise InvalidRequest("parameter_invalid", f"purpose must be one of {', '.join(PURPOSES)}.", "purpose")
     query_id = new_id("cbq")

@@ -18,10 +18,10 @@ from gateway.adapters.db.device_models import Device, DeviceMessage
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan
 from gateway.adapters.db.models import Customer
 from gateway.adapters.db.upsert import insert_if_absent
-from gateway.bootstrap import Gateway
 from gateway.domain.clock import as_utc, beijing_date
 from gateway.domain.credit.features import DEVICE_FEATURES
 from gateway.services import credit
+from gateway.services.credit import CreditPorts
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ BATCH = 200
 DEFAULT_DAYS = 30  # 30+ days past due: the label
 
 
-def run_nightly(gw: Gateway) -> int:
+def run_nightly(gw: CreditPorts) -> int:
     """Run today's job if no worker has; returns the number of customers scored (0 also when
     today's run is done, or no customer or no live model was there to score)."""
     today = as_utc(gw.clock()).date()
@@ -46,7 +46,7 @@ def run_nightly(gw: Gateway) -> int:
     return scored
 
 
-def _claim(gw: Gateway, today: date) -> bool:
+def _claim(gw: CreditPorts, today: date) -> bool:
     now = gw.clock()
     with gw.db.unit_of_work() as session:
         if insert_if_absent(session, CreditJobRun, ["day"], day=today, started_at=now, finished_at=None):
@@ -58,7 +58,7 @@ def _claim(gw: Gateway, today: date) -> bool:
         return True
 
 
-def _aggregate_all(gw: Gateway, today: date) -> int:
+def _aggregate_all(gw: CreditPorts, today: date) -> int:
     with gw.db.unit_of_work() as session:
         device_ids = list(session.execute(select(Device.id).order_by(Device.id)).scalars())
     for start in range(0, len(device_ids), BATCH):
@@ -67,7 +67,7 @@ def _aggregate_all(gw: Gateway, today: date) -> int:
     return len(device_ids)
 
 
-def _score_all(gw: Gateway) -> int:
+def _score_all(gw: CreditPorts) -> int:
     """Each active customer in its own short transaction, under the customer's row lock (the
     same lock a plan request and a refresh take)."""
     scored, after = 0, 0
@@ -88,7 +88,7 @@ def _score_all(gw: Gateway) -> int:
         after = batch[-1][0]
 
 
-def _observe_new_plans(gw: Gateway) -> int:
+def _observe_new_plans(gw: CreditPorts) -> int:
     """A training example per plan that started: the customer's features as just computed."""
     with gw.db.unit_of_work() as session:
         observed = select(CreditObservation.plan_id).where(CreditObservation.plan_id.is_not(None))
@@ -105,7 +105,7 @@ def _observe_new_plans(gw: Gateway) -> int:
     return len(plans)
 
 
-def _mark_defaults(gw: Gateway, today: date) -> int:
+def _mark_defaults(gw: CreditPorts, today: date) -> int:
     """The first day an installment of the plan was 30 days past due and still unpaid then."""
     marked = 0
     with gw.db.unit_of_work() as session:
@@ -134,7 +134,7 @@ def _first_default(session: Session, plan_id: str, today: date) -> date | None:
 
 # ---- retention --------------------------------------------------------------------------------
 
-def purge_old_telemetry(gw: Gateway) -> int:
+def purge_old_telemetry(gw: CreditPorts) -> int:
     """Once a day, after the day's credit job has aggregated usage: delete raw telemetry older
     than the retention setting whose day has been aggregated (or that holds no body: kept only
     as a dedupe record, long past the message age limit). Returns the rows deleted."""

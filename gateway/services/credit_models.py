@@ -14,6 +14,7 @@ import logging
 import time
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.credit_models import CreditModelVersion, CreditObservation
-from gateway.bootstrap import Gateway
 from gateway.domain.clock import as_utc
 from gateway.domain.credit.features import DEVICE_FEATURES, REPAYMENT_FEATURES, Value
 from gateway.domain.credit.limits import LimitPolicy
@@ -31,7 +31,8 @@ from gateway.domain.credit.scorecard import Scale, Scorecard
 from gateway.domain.credit.simulation import simulate
 from gateway.domain.credit.validation import auc, calibration, gini, ks, psi, rounded
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
-from gateway.services.credit import DEVICE_MODEL, REPAYMENT_MODEL, decode, encode, limit_policy
+from gateway.services.credit import DEVICE_MODEL, REPAYMENT_MODEL, CreditPorts, decode, encode, limit_policy
+from gateway.services.read_models import ModelView
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,6 @@ PREFIX = {DEVICE_MODEL: "dr", REPAYMENT_MODEL: "ro"}
 
 
 @dataclass(frozen=True)
-class ModelView:
-    version: str
-    model: str
-    state: str  # candidate | live | retired
-    trained_at: datetime
-    promoted_at: datetime | None
-    retired_at: datetime | None
-    metrics: dict
-
-
-@dataclass(frozen=True)
 class Example:
     observed_on: date
     features: dict[str, Value]
@@ -62,8 +52,9 @@ class Example:
 
 # ---- training ---------------------------------------------------------------------------------
 
-def train(gw: Gateway, label_window_days: int, models: tuple[str, ...] = (DEVICE_MODEL, REPAYMENT_MODEL)) -> list[ModelView]:
-    """Fit, validate and store one candidate version per model."""
+def train(gw: CreditPorts, label_window_days: int, models: tuple[str, ...] = (DEVICE_MODEL, REPAYMENT_MODEL),
+          advance: Callable[[int], None] | None = None) -> list[ModelView]:
+    """Fit, validate and store one candidate version per model; `advance(1)` hears of each model stored."""
     from gateway.adapters.scorecard_training import train as fit  # optbinning: the `credit` extra
 
     today = as_utc(gw.clock()).date()
@@ -92,6 +83,8 @@ def train(gw: Gateway, label_window_days: int, models: tuple[str, ...] = (DEVICE
             session.add(row)
         log.info("credit model %s trained: AUC %s on %s holdout examples", version, metrics["auc"], len(holdout))
         trained.append(_view(row))
+        if advance is not None:
+            advance(1)
     return trained
 
 
@@ -120,7 +113,7 @@ def stability(card: Scorecard, training: list[Example], recent: list[Example]) -
     return result
 
 
-def _examples(gw: Gateway, model: str, label_window_days: int, today: date) -> list[Example]:
+def _examples(gw: CreditPorts, model: str, label_window_days: int, today: date) -> list[Example]:
     query = select(CreditObservation).order_by(CreditObservation.observed_on, CreditObservation.id)
     if model == DEVICE_MODEL:
         query = query.where(CreditObservation.device_features.is_not(None))
@@ -135,7 +128,7 @@ def _examples(gw: Gateway, model: str, label_window_days: int, today: date) -> l
     return examples
 
 
-def _next_version(gw: Gateway, model: str, today: date) -> str:
+def _next_version(gw: CreditPorts, model: str, today: date) -> str:
     stem = f"{PREFIX[model]}-{today:%Y%m%d}-"
     with gw.db.unit_of_work() as session:
         taken = session.execute(select(func.count()).where(CreditModelVersion.version.like(f"{stem}%"))).scalar_one()
@@ -156,7 +149,7 @@ class Promotion:
     live_auc: str | None  # the live version's AUC on the same holdout
 
 
-def promote(gw: Gateway, version: str) -> Promotion:
+def promote(gw: CreditPorts, version: str) -> Promotion:
     """Make a candidate live, only if it beats the live version of its model on the candidate's
     holdout (both scored on the same examples). The previous version is kept, retired."""
     with gw.db.unit_of_work() as session:
@@ -190,7 +183,7 @@ def promote(gw: Gateway, version: str) -> Promotion:
     return Promotion(promoted, previous, candidate_auc, live_auc)
 
 
-def _make_live(gw: Gateway, version: str, live: CreditModelVersion | None, now: datetime) -> tuple[ModelView, ModelView | None]:
+def _make_live(gw: CreditPorts, version: str, live: CreditModelVersion | None, now: datetime) -> tuple[ModelView, ModelView | None]:
     with gw.db.unit_of_work() as session:
         candidate = _locked(session, version)
         previous = None
@@ -216,7 +209,7 @@ def _locked(session: Session, version: str) -> CreditModelVersion:
     return row
 
 
-def register(gw: Gateway, table: dict, metrics: dict) -> ModelView:
+def register(gw: CreditPorts, table: dict, metrics: dict) -> ModelView:
     """Store a points table made elsewhere (an analyst's hand-tuned version) as a candidate."""
     card = Scorecard(table)
     with gw.db.unit_of_work() as session:
@@ -226,7 +219,7 @@ def register(gw: Gateway, table: dict, metrics: dict) -> ModelView:
     return _view(row)
 
 
-def list_models(gw: Gateway) -> list[ModelView]:
+def list_models(gw: CreditPorts) -> list[ModelView]:
     with gw.db.unit_of_work() as session:
         rows = session.execute(select(CreditModelVersion).order_by(CreditModelVersion.trained_at.desc(), CreditModelVersion.version.desc())).scalars()
         return [_view(row) for row in rows]
@@ -239,8 +232,9 @@ def _view(row: CreditModelVersion) -> ModelView:
 
 # ---- simulated population ---------------------------------------------------------------------
 
-def load_simulation(gw: Gateway, customers: int, seed: int = 11) -> int:
-    """Replace the simulated training examples with a fresh population of `customers`."""
+def load_simulation(gw: CreditPorts, customers: int, seed: int = 11, advance: Callable[[int], None] | None = None) -> int:
+    """Replace the simulated training examples with a fresh population of `customers`;
+    `advance(n)` hears of each batch of n applicants written."""
     if customers < 1:
         raise InvalidRequest("parameter_invalid", "Simulate at least one customer.", "customers")
     applicants = simulate(customers, as_utc(gw.clock()).date(), seed)
@@ -254,4 +248,6 @@ def load_simulation(gw: Gateway, customers: int, seed: int = 11) -> int:
         session.execute(delete(CreditObservation).where(CreditObservation.source == "simulated"))
         for start in range(0, len(rows), 2_000):
             session.execute(insert(CreditObservation), rows[start:start + 2_000])
+            if advance is not None:
+                advance(len(rows[start:start + 2_000]))
     return len(rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,11 +16,21 @@ from gateway.domain.consent import ConsentKind, ConsentRequired
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
-from gateway.bootstrap import Gateway
+from gateway.services.ports import CustomerErased, DeviceConsentWithdrawn, VaultPorts
+from gateway.services.read_models import ConsentView, CustomerView
 
 log = logging.getLogger(__name__)
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+@runtime_checkable
+class CustomerPorts(VaultPorts, Protocol):
+    """Withdrawal and erasure also tell those who keep data of the customer (the credit score)
+    that it must go; the composition root wires who that is."""
+
+    device_consent_withdrawn: DeviceConsentWithdrawn
+    customer_erased: CustomerErased
 
 
 @dataclass(frozen=True)
@@ -29,19 +40,7 @@ class ConsentGrant:
     purpose: str
 
 
-@dataclass(frozen=True)
-class CustomerView:
-    """A customer as the merchant may see it: the ID number and mobile only masked."""
-
-    id: str
-    state: str
-    name: str | None
-    mobile_masked: str | None
-    id_number_masked: str | None
-    created_at: object
-
-
-def register_customer(gw: Gateway, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
+def register_customer(gw: VaultPorts, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
     if not MOBILE.match(mobile):
         raise InvalidRequest("mobile_invalid", "The mobile number must be 11 digits starting with 1.", "mobile")
     resident = check_id_number(id_number, gw.clock().date())
@@ -72,20 +71,18 @@ def register_customer(gw: Gateway, merchant_id: str, *, name: str, mobile: str, 
     return _view(customer, data_key)
 
 
-def get_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+def get_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> CustomerView:
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id)
     key = gw.vault.data_key(customer.id, customer.data_key) if customer.data_key else None
     return _view(customer, key)
 
 
-def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+def erase_customer(gw: CustomerPorts, merchant_id: str, customer_id: str) -> CustomerView:
     """Crypto-shredding: destroy the customer's data key, so every ciphertext sealed with it (ID,
     name, mobile, saved cards) becomes unreadable; drop the lookup hashes so the ID can register
     again. Payments and ledger entries keep their amounts under the now pseudonymous id. Every
-    credit feature, score and training observation of theirs is deleted."""
-    from gateway.services import credit  # credit builds on this module (consents, lookups)
-
+    credit feature, score and training observation of theirs is deleted (`customer_erased`)."""
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
         _refuse_with_open_plans(session, customer_id)
@@ -102,7 +99,7 @@ def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerV
         # is no longer kept), and the usage data already kept is dropped.
         session.execute(update(Consent).where(Consent.customer_id == customer_id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=gw.clock()))
         _forget_devices(session, customer_id)
-        credit.forget_customer(session, customer_id)
+        gw.customer_erased(session, customer_id)
     log.info("customer %s erased", customer_id)
     return _view(customer, None)
 
@@ -123,15 +120,13 @@ def _forget_devices(session: Session, customer_id: str) -> None:
 
 # ---- consents ---------------------------------------------------------------------------------
 
-def grant_consent(gw: Gateway, merchant_id: str, customer_id: str, grant: ConsentGrant) -> Consent:
+def grant_consent(gw: VaultPorts, merchant_id: str, customer_id: str, grant: ConsentGrant) -> ConsentView:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id, lock=True, active=True)
-        return _grant(session, customer_id, grant, gw.clock())
+        return ConsentView.from_row(_grant(session, customer_id, grant, gw.clock()))
 
 
-def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: ConsentKind) -> Consent:
-    from gateway.services import credit  # credit builds on this module (consents, lookups)
-
+def withdraw_consent(gw: CustomerPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> ConsentView:
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
         current = _current(session, customer_id, kind)
@@ -139,16 +134,17 @@ def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: Cons
             raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
         current.withdrawn_at = gw.clock()
         if kind is ConsentKind.DEVICE_USAGE:
-            session.flush()
-            credit.device_consent_withdrawn(gw, session, customer)
+            session.flush()  # the hook sees the consent gone
+            gw.device_consent_withdrawn(session, customer)
     log.info("customer %s withdrew %s consent", customer_id, kind.value)
-    return current
+    return ConsentView.from_row(current)
 
 
-def list_consents(gw: Gateway, merchant_id: str, customer_id: str) -> list[Consent]:
+def list_consents(gw: VaultPorts, merchant_id: str, customer_id: str) -> list[ConsentView]:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
-        return list(session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars())
+        rows = session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars()
+        return [ConsentView.from_row(row) for row in rows]
 
 
 def require_consent(session: Session, customer_id: str, *kinds: ConsentKind) -> None:
@@ -191,7 +187,7 @@ def owned_customer(session: Session, merchant_id: str, customer_id: str, *, lock
     return customer
 
 
-def customer_data_key(gw: Gateway, customer: Customer) -> DataKey:
+def customer_data_key(gw: VaultPorts, customer: Customer) -> DataKey:
     return gw.vault.data_key(customer.id, customer.data_key)
 
 

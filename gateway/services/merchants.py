@@ -1,16 +1,24 @@
-"""Merchants and their API keys."""
+"""Merchants and their API keys: create a merchant with its secret and publishable keys, and
+find the merchant a presented key belongs to."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
 
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
 from gateway.services import enrollment_tokens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import SettingsPort, VaultPorts
+
+
+@runtime_checkable
+class MerchantPorts(VaultPorts, SettingsPort, Protocol):
+    """Transactions, the vault (API key hashes) and the default discount rate."""
+
 
 SECRET_PREFIX = "sk_test_"
 PUBLISHABLE_PREFIX = "pk_test_"
@@ -32,7 +40,7 @@ class Principal:
     kind: str  # "secret" | "publishable" | "enrollment" (a device's single-use enrollment token)
 
 
-def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
+def create_merchant(gw: MerchantPorts, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
     rate = gw.settings.default_discount_rate if discount_rate is None else discount_rate
     if not (Decimal(0) <= rate < Decimal(1)):
         raise ValueError("discount rate must be in [0, 1)")
@@ -55,7 +63,7 @@ def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None
     return NewMerchant(merchant_id, name, secret_key, publishable_key)
 
 
-def authenticate(gw: Gateway, presented_key: str) -> Principal | None:
+def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:
     if presented_key.startswith(enrollment_tokens.PREFIX):
         merchant_id = enrollment_tokens.merchant_of(gw, presented_key)
         return Principal(merchant_id, "enrollment") if merchant_id else None

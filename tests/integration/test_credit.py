@@ -23,7 +23,7 @@ from gateway.entrypoints.workers.runner import run
 from gateway.services import credit_models
 from gateway.services.credit_jobs import purge_old_telemetry, run_nightly
 from tests.integration.conftest import Shop, fresh_database_url, make_gateway
-from tests.integration.test_devices_support import enrolled_device
+from tests.support.devices import enrolled_device
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -289,15 +290,12 @@ def start_mosquitto(config_text: str, port: int, host: str = HOST,
                     binary: str | None = None) -> MosquittoServer:
     """Run `mosquitto -c <config_text written to a temp file>` and wait until host:port accepts.
 
-    The config must open a listener on `port`. As root, mosquitto 2 drops to the `mosquitto` user
-    right after reading its config, before loading TLS files, so certificates in a private temp dir
-    would be unreadable: unless the config names a `user`, we add `user root` (no drop).
-    """
+    The config must open a listener on `port`. As root, Mosquitto drops to the `mosquitto` user
+    after reading its config and before it loads the TLS files, ACL and CRL: render the config
+    with `write_broker_config` into a `broker_dir()` (it sets owners and modes for that user)."""
     binary = binary or mosquitto_binary()
     workdir = tempfile.mkdtemp(prefix="paygate-mqtt-")
     conf, logfile = os.path.join(workdir, "mosquitto.conf"), os.path.join(workdir, "mosquitto.log")
-    if _is_root() and not any(line.split()[:1] == ["user"] for line in config_text.splitlines()):
-        config_text = "user root\n" + config_text
     with open(conf, "w") as f:
         f.write(config_text)
     with open(logfile, "wb") as log:
@@ -323,6 +321,15 @@ def start_mosquitto(config_text: str, port: int, host: str = HOST,
             raise RuntimeError(f"mosquitto did not start listening on {host}:{port}:\n{log}")
         time.sleep(0.05)
     return server
+
+
+def broker_dir(prefix: str = "paygate-broker-") -> Path:
+    """A scratch directory the broker's user can reach (pytest's tmp_path sits under a 0700
+    directory that `mosquitto` may not pass through); removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def start_fallback_mosquitto() -> MosquittoServer:
@@ -365,3 +372,68 @@ def ensure_mosquitto(addfinalizer: Finalizer | None = None) -> tuple[str, int]:
     if addfinalizer:
         addfinalizer(server.stop)
     return server.host, server.port
+
+
+# --- Redis -------------------------------------------------------------------------------------
+
+REDIS_PORT = 6379
+REDIS_ENV = "PAYGATE_TEST_REDIS_URL"
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str:
+    """Path of redis-server; installs it with apt-get if root and missing."""
+    binary = shutil.which("redis-server")
+    if binary is None and _is_root():
+        _apt_install("redis-server")
+        binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceMissing("Redis", "sudo apt-get install -y redis-server")
+    return binary
+
+
+def start_redis() -> Server:
+    """A throwaway Redis on a free port on 127.0.0.1, keeping nothing on disk."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="paygate-redis-")
+    process = subprocess.Popen([redis_server_binary(), "--bind", HOST, "--port", str(port), "--save", "",
+                                "--appendonly", "no", "--dir", workdir],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def stop_process() -> None:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=5)
+
+    server = Server(HOST, port, workdir, stop_process)
+    deadline = time.monotonic() + 10
+    while not _redis_answers(HOST, port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"redis-server did not start on {HOST}:{port}")
+        time.sleep(0.05)
+    return server
+
+
+def ensure_redis(addfinalizer: Finalizer | None = None) -> str:
+    """URL of a real Redis: $PAYGATE_TEST_REDIS_URL, else 127.0.0.1:6379, else a throwaway one."""
+    override = os.environ.get(REDIS_ENV)
+    if override:
+        return override
+    if _redis_answers(HOST, REDIS_PORT):
+        return f"redis://{HOST}:{REDIS_PORT}/0"
+    try:
+        server = start_redis()
+    except ServiceMissing as exc:
+        pytest.exit(f"Redis is not running and its binaries are missing: run `{exc.install}`", returncode=2)
+    if addfinalizer:
+        addfinalizer(server.stop)
+    return f"redis://{server.host}:{server.port}/0"

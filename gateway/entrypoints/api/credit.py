@@ -1,5 +1,6 @@
 """Credit profiles (score, band, limit, reasons, the data used), contests, model versions and
-bureau reports. The score is internal: a merchant sees only its own customers' profiles."""
+bureau reports. The score is internal: a merchant sees only its own customers' profiles. The
+test-mode usage history is with the other sandbox endpoints (sandbox.py)."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
@@ -10,8 +11,6 @@ from gateway.entrypoints.api.credit_schemas import (
     ContestOut,
     CreditProfileOut,
     ModelList,
-    SandboxUsageCreate,
-    SandboxUsageOut,
 )
 from gateway.services import credit, credit_bureau, credit_models
 
@@ -59,20 +58,3 @@ def query_bureau(body, customer_id):
     """Ask the licensed bureau for the customer's report (needs the credit_bureau consent; logged)."""
     return credit_bureau.query_bureau(gateway(), principal().merchant_id, customer_id, body["purpose"])
 
-
-sandbox = ApiBlueprint("credit_sandbox", __name__, url_prefix="/v1/sandbox", description="Test mode only: device usage history for the credit score.")
-
-
-@sandbox.before_request
-def _authenticate_sandbox() -> None:
-    require_key()
-
-
-@sandbox.route("/devices/<device_id>/usage_history", methods=["POST"])
-@sandbox.arguments(SandboxUsageCreate)
-@sandbox.response(200, SandboxUsageOut)
-def load_usage_history(body, device_id):
-    """Daily usage for the days before today, as if the device had sent telemetry all along
-    (profile steady or irregular); only for a device whose owner consented to device_usage."""
-    days = credit.load_sandbox_usage(gateway(), principal().merchant_id, device_id, body["days"], body["profile"])
-    return {"device": device_id, "days": days}

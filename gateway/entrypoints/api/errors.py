@@ -2,14 +2,13 @@
 {"error": {"type", "code", "message", "param"}} with the matching HTTP status."""
 from __future__ import annotations
 
-import logging
-
 from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from gateway.domain.errors import DomainError
+from gateway.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 HTTP_CODES = {
     400: "invalid_request",
@@ -39,7 +38,9 @@ def error_response(exc: BaseException) -> Response:
         return render(exc.status, exc.type, exc.code, exc.message, exc.param)
     if isinstance(exc, HTTPException):
         return _http_error(exc)
-    log.exception("unhandled error", exc_info=exc)
+    # The one log line of an unhandled error (Flask's own is switched off); the engine hides SQL
+    # parameters, and the log formatter masks card numbers and IDs in the traceback.
+    log.error("unhandled_error", exc_info=exc)
     return render(500, "api_error", "internal_error", "An unexpected error occurred; it has been logged.")
 
 
@@ -54,7 +55,10 @@ def _http_error(exc: HTTPException) -> Response:
         original = getattr(exc, "original_exception", None)
         if original is not None:
             return error_response(original)
-    return render(status, "invalid_request_error", HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+    response = render(status, "invalid_request_error", HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+    if getattr(exc, "valid_methods", None):  # 405: say which methods the resource has (RFC 9110)
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def first_validation_error(messages) -> tuple[str | None, str]:

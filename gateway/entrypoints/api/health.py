@@ -1,3 +1,4 @@
+"""GET /healthz: liveness and whether the database answers."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway
@@ -9,6 +10,7 @@ blp = ApiBlueprint("health", __name__, description="Liveness and database reacha
 @blp.route("/healthz", methods=["GET"])
 @blp.response(200, HealthOut)
 @blp.alt_response(503, schema=HealthOut)
+@blp.doc(security=[])
 def healthz():
     problem = gateway().db.reachable()
     if problem:

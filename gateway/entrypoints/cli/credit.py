@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import click
 
 from gateway.config import Settings
+from gateway.entrypoints.cli.progress import progress
 
 
 @contextmanager
@@ -48,8 +49,8 @@ def simulate(customers: int, seed: int) -> None:
     """Replace the simulated training examples with a synthetic population (docs/credit.md)."""
     from gateway.services.credit_models import load_simulation
 
-    with _gateway() as gw:
-        count = load_simulation(gw, customers, seed)
+    with _gateway() as gw, progress("simulating applicants", total=customers) as advance:
+        count = load_simulation(gw, customers, seed, advance)
     click.echo(f"simulated {count} applicants (seed {seed})")
 
 
@@ -63,8 +64,9 @@ def train(label_window: str, models: tuple[str, ...]) -> None:
 
     days = label_window_days(label_window)
     try:
-        with _gateway() as gw:
-            trained = train_models(gw, days, models or ("device+repayment", "repayment_only"))
+        chosen = models or ("device+repayment", "repayment_only")
+        with _gateway() as gw, progress("training models", total=len(chosen)) as advance:
+            trained = train_models(gw, days, chosen, advance)
     except ModuleNotFoundError as missing:
         raise click.ClickException(f"training needs the credit extra ({missing.name} is missing): pip install 'paygate[credit]'") from None
     except (DomainError, RuntimeError) as exc:  # too few outcomes; optbinning could not fit

@@ -1,14 +1,14 @@
 """credit score: device usage days, features, model versions, scores, contests, observations, bureau queries, job runs
 
-Revision ID: 0012
-Revises: 0009
+Revision ID: 0013
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012'
-down_revision = '0009'
+revision = '0013'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
