@@ -45,6 +45,7 @@ from gateway.domain.credit.limits import LimitPolicy
 from gateway.domain.credit.scorecard import Scorecard
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
+from gateway.observability.metrics import count_credit_score
 from gateway.services import events
 from gateway.services.customers import has_consent, owned_customer, require_consent
 from gateway.services.ports import SettingsPort, StoragePorts
@@ -132,6 +133,7 @@ def score_customer(gw: CreditPorts, session: Session, customer: Customer, previo
                         installment_limit=band.limit, assessment=assessment.to_json(), computed_at=now)
     session.add(score)
     session.flush()
+    count_credit_score(session, card.model, band.name)
     if band.limit != previous:
         events.record(session, customer.merchant_id, LIMIT_CHANGED, {
             "object": "credit_profile", "customer": customer.id, "previous_limit": previous, "installment_limit": band.limit,

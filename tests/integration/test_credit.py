@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from gateway.adapters.db.credit_models import CreditBureauQuery, CreditFeatureRow, CreditScore, DeviceUsageDay
@@ -111,8 +112,10 @@ def test_a_consenting_customer_is_scored_on_device_and_repayment_data(cshop):
     customer = cshop.customer()
     _consent(cshop, customer["id"])
     _phone_with_history(cshop, customer["id"])
+    scored_before = _scores_counted("device+repayment")
     profile = cshop.post(f"/v1/customers/{customer['id']}/credit_profile/refresh").json
     assert profile["model"] == "device+repayment" and 300 <= profile["score"] <= 850
+    assert _scores_counted("device+repayment") == scored_before + 1  # paygate_credit_scores_total
     assert profile["model_version"].startswith("dr-")
     features = {f["name"]: f for f in profile["features"]}
     assert features["device_tenure_days"]["value"] == "40" and features["low_battery_day_share_30d"]["value"] == "0.20"
@@ -313,3 +316,9 @@ def test_sandbox_usage_history_needs_an_owner_who_consented(cshop):
     features = {f["name"]: f["value"] for f in profile["features"]}
     assert profile["model"] == "device+repayment" and features["device_tenure_days"] == "120"
     assert float(features["active_day_share_30d"]) > 0.8
+
+
+def _scores_counted(model: str) -> float:
+    """paygate_credit_scores_total for the model, all bands."""
+    return sum(sample.value for metric in REGISTRY.collect() if metric.name == "paygate_credit_scores"
+               for sample in metric.samples if sample.name.endswith("_total") and sample.labels["model"] == model)

@@ -1,6 +1,6 @@
-"""Tables for the credit score (issue 11): daily device usage aggregates, the pseudonymous feature
-table, model versions, scores, contests, training observations, bureau queries and the nightly
-job's runs. Same metadata as models.py (imported at its bottom).
+"""Tables for the credit score (docs/credit.md): daily device usage aggregates, the pseudonymous
+feature table, model versions, scores, contests, training observations, bureau queries and the
+nightly job's runs. Same metadata as models.py (imported at its bottom).
 
 Pseudonymous: nothing here holds a name, ID number, mobile or location; rows are keyed by the
 customer id alone."""

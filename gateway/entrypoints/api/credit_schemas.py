@@ -1,4 +1,4 @@
-"""Schemas of the credit endpoints (issue 11)."""
+"""Schemas of the credit endpoints (docs/credit.md)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate

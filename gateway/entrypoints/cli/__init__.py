@@ -1,4 +1,4 @@
-"""The `paygate` command: serve, db, merchant, ledger, vault, demo."""
+"""The `paygate` command: serve, db, merchant, ledger, vault, credit, demo."""
 from __future__ import annotations
 
 import json
@@ -247,7 +247,7 @@ from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 main.add_command(worker)
 main.add_command(settlement)
 
-# The credit score (issue 11): simulate, train, promote, models, contests.
+# The credit score: simulate, train, promote, models, contests.
 from gateway.entrypoints.cli.credit import credit  # noqa: E402
 
 main.add_command(credit)
