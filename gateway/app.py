@@ -5,6 +5,7 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, metrics, observability, payments, refunds, tokens
+from gateway.entrypoints.api import credit as credit_api
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import funds as fund_api
 from gateway.entrypoints.api import sandbox as sandbox_api
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
                       metrics.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
+    api.register_blueprint(credit_api.blp)
     api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)

@@ -8,18 +8,21 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
+from gateway.adapters.connectors.baihang_like import BaihangLikeSandbox
 from gateway.adapters.connectors.base import PaymentConnector
+from gateway.adapters.connectors.bureau import CreditBureau
 from gateway.adapters.connectors.timed import TimedConnector
 from gateway.adapters.db.engine import Database
 from gateway.adapters.db.installment_models import InstallmentPlan
-from gateway.adapters.db.models import Payment
+from gateway.adapters.db.models import Customer, Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock, system_clock
 from gateway.adapters.trading_calendar import ShanghaiCalendar
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
+from gateway.domain.credit.limits import LimitPolicy
 from gateway.domain.fund import TradingCalendar
-from gateway.services import fund_orders, installment_plans, payments
+from gateway.services import credit, fund_orders, installment_plans, payments
 from gateway.services.installment_store import SqlInstallmentStore
 from gateway.services.payment_store import SqlPaymentStore
 from gateway.services.ports import InstallmentStore, PaymentStore
@@ -37,8 +40,11 @@ class Gateway:
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
     # Shanghai exchange trading days (fund cut-offs and confirmations); built from settings unless given
     calendar: TradingCalendar | None = None
+    # The licensed bureau asked for external credit reports (a sandbox until one is contracted).
+    credit_bureau: CreditBureau = field(default_factory=BaihangLikeSandbox)
 
     def __post_init__(self) -> None:
+        LimitPolicy.parse(self.settings.credit_limit_policy)  # a bad policy stops the start, not a plan request
         if self.calendar is None:
             self.calendar = ShanghaiCalendar(self.settings.trading_calendar_file)
         if self.db.clock is None:  # ledger timestamps follow this clock, also one swapped in later
@@ -116,3 +122,12 @@ class Gateway:
     def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
         """The buyer's device answered: the payment goes on to its bank, or fails."""
         payments.device_answered(self, payment_id, approved, reason)
+
+    def device_consent_withdrawn(self, session: Session, customer: Customer) -> None:
+        """A customer withdrew device_usage consent: the credit score forgets their device data
+        and scores them again from repayment alone."""
+        credit.device_consent_withdrawn(self, session, customer)
+
+    def customer_erased(self, session: Session, customer_id: str) -> None:
+        """A customer was erased: every credit record of theirs goes."""
+        credit.forget_customer(session, customer_id)

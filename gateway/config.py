@@ -28,8 +28,13 @@ class Settings:
     # confirmation) and webhooks to loopback/private addresses. Off unless asked for (the demo and
     # the tests turn it on), so a deployment that forgets the setting is not open to either.
     sandbox_endpoints: bool = False
-    # Installment credit a customer may have outstanding across plans, in fen (CNY 30,000).
+    # Installment credit a customer may have outstanding across plans, in fen (CNY 30,000): the
+    # limit of customers never scored. Scored ones get their band's limit from the policy,
+    # `band:lowest score:limit in fen`, best band first (gateway/domain/credit/limits.py).
     installment_credit_limit: int = 3_000_000
+    credit_limit_policy: str = "A:660:5000000,B:620:3000000,C:580:1500000,D:540:800000,E:0:300000"
+    # Raw telemetry older than this is deleted by the maintenance worker once its day is aggregated.
+    telemetry_retention_days: int = 90
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 5
     # Devices and MQTT: the deployment's CA directory (private key git-ignored), the broker
@@ -123,6 +128,7 @@ _TYPES = {
     "webhook_allow_private_networks": lambda raw: None if not raw.strip() else _truthy(raw),
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
+    "telemetry_retention_days": int,
 }
 
 

@@ -3,8 +3,8 @@ HTTP through the SDK the way a merchant's checkout would drive it, living throug
 sandbox clock, then checked with `paygate ledger verify`.
 
 Each part is a short script of SDK calls: payments, customers, wallets (with webhooks), the
-money-market fund, installments, devices. The demo starts the app, the workers and ingest
-through their entry points and imports nothing of gateway.services or gateway.adapters.
+money-market fund, installments, the credit score, devices. The demo starts the app, the workers
+and ingest through their entry points and imports nothing of gateway.services or gateway.adapters.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.demo import customers, fund, installments, payments, wallets
+from gateway.demo import credit, customers, fund, installments, payments, wallets
 from gateway.demo.devices import demo_pki_dir, show_devices
 from gateway.domain.clock import BEIJING
 from gateway.domain.money import format_cny as yuan
@@ -61,8 +61,9 @@ def run_demo() -> int:
         # years chinese-calendar knows (docs/fund.md, "Trading calendar").
         fund.provisional_calendar(settings.trading_calendar_file, shop.sandbox_now().astimezone(BEIJING).date())
         fund.fund_part(shop)
-        installments.phone_on_installments(shop, gw, base_url, merchant["secret_key"], customer, card)
-        devices_ok = show_devices(gw, base_url, merchant["secret_key"])
+        plan = installments.phone_on_installments(shop, gw, base_url, merchant["secret_key"], customer, card)
+        credit.show_credit(shop, gw, base_url, merchant["secret_key"], customer, plan)  # goes on from the installments' time
+        devices_ok = show_devices(gw, base_url, merchant["secret_key"])  # back to real time
         balance = shop.balance()["available"][0]
     finally:
         server.shutdown()

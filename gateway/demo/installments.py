@@ -19,7 +19,8 @@ PRODUCT = {"terms": [3, 6, 12], "method": "equal_installment", "apr": "12", "dow
 CARD_CONSENT = ("bank_card", "2026-01", "bind and charge debit cards")
 
 
-def phone_on_installments(shop: Paygate, gw: Gateway, base_url: str, secret_key: str, customer: dict, card: dict) -> None:
+def phone_on_installments(shop: Paygate, gw: Gateway, base_url: str, secret_key: str, customer: dict, card: dict) -> dict:
+    """The plan, as it stands at the end (the credit part lives on through its due dates)."""
     print("\ninstallments: a phone on 12 months")
     device_id, lock = demo_phone(shop, base_url, secret_key, Path(gw.settings.var_dir))
     plan = _sell(shop, customer, card, device_id)
@@ -30,22 +31,23 @@ def phone_on_installments(shop: Paygate, gw: Gateway, base_url: str, secret_key:
     def day(number: int, offset: int) -> date:
         return date.fromisoformat(due[number - 1]["due_date"]) + timedelta(days=offset)
 
-    _live_through(shop, gw, day(1, 0))
+    live_through(shop, gw, day(1, 0))
     keypad.type_new_tokens()
     print(f"  {_today(shop)}: installment 1 debited; phone {'locked' if lock.locked() else 'unlocked'}")
     shop.withdraw_consent(customer["id"], "bank_card")
     print("  the shopper withdraws card consent: installment 2 cannot be debited")
     for offset in (0, 1, 3, 5, 6):  # due date, the grace period, then late
-        _live_through(shop, gw, day(2, offset))
+        live_through(shop, gw, day(2, offset))
     seen = shop.retrieve_installment_plan(plan["id"])
     print(f"  {_today(shop)}: plan {seen['delinquency']}, overdue {yuan(seen['overdue'])} incl. a late fee of {yuan(seen['schedule'][1]['late_fee'])}; "
           f"phone {'LOCKED (emergency calls still allowed)' if lock.locked() and lock.allows(EMERGENCY) else 'unlocked'}")
     shop.grant_consent(customer["id"], *CARD_CONSENT)
-    _live_through(shop, gw, day(2, 12))
+    live_through(shop, gw, day(2, 12))
     keypad.type_new_tokens()
     seen = shop.retrieve_installment_plan(plan["id"])
     print(f"  {_today(shop)}: consent given again, the weekly retry collects it; plan {seen['delinquency']}; phone {'locked' if lock.locked() else 'unlocked'}")
     _show_plan(seen)
+    return seen
 
 
 def _sell(shop: Paygate, customer: dict, card: dict, device_id: str) -> dict:
@@ -57,7 +59,7 @@ def _sell(shop: Paygate, customer: dict, card: dict, device_id: str) -> dict:
     return plan
 
 
-def _live_through(shop: Paygate, gw: Gateway, day: date) -> None:
+def live_through(shop: Paygate, gw: Gateway, day: date) -> None:
     """The sandbox clock to 10:00 Beijing time that day, then a pass of the installments worker."""
     shop.advance_clock(datetime.combine(day, time(10, 0), BEIJING))
     run(gw, ["installments"], once=True)

@@ -11,6 +11,7 @@ class ConsentKind(str, Enum):
     BANK_CARD = "bank_card"  # bind and charge the customer's debit cards
     DEVICE_USAGE = "device_usage"  # keep device usage telemetry and use it for credit scoring
     FUND = "fund"  # sell the customer units of a money-market fund (subscriptions; redeeming never needs it)
+    CREDIT_BUREAU = "credit_bureau"  # ask a licensed credit bureau for the customer's report
 
 
 class ConsentRequired(DomainError):

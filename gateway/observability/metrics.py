@@ -50,6 +50,7 @@ INGEST_STORED = Counter("paygate_ingest_messages_stored", "Device messages verif
 INGEST_REJECTED = Counter("paygate_ingest_messages_rejected", "Device messages ingest refused, by reason.", ["reason"])
 FUND_ACCRUAL = Histogram("paygate_fund_accrual_duration_seconds", "Time one daily fund accrual run took.",
                          buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900))
+CREDIT_SCORES = Counter("paygate_credit_scores", "Customers scored, by model and the band they got.", ["model", "band"])
 MQTT_CONNECTED = Gauge("paygate_mqtt_connected", "1 while this process's MQTT client is connected to the broker.",
                        ["client"], multiprocess_mode="livemax")
 
@@ -85,6 +86,10 @@ def count_payment(session, status: str, failure_code: str | None) -> None:
 
 def count_ledger_transaction(session, kind: str) -> None:
     on_commit(session, LEDGER_TRANSACTIONS.labels(kind).inc)
+
+
+def count_credit_score(session, model: str, band: str) -> None:
+    on_commit(session, CREDIT_SCORES.labels(model, band).inc)
 
 
 @contextmanager

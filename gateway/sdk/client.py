@@ -222,6 +222,29 @@ class Paygate:
     def cancel_installment_plan(self, plan_id: str) -> JSON:
         return self._post(f"/v1/installment_plans/{plan_id}/cancel")
 
+    # ---- the credit score ----------------------------------------------------------------------
+
+    def credit_profile(self, customer_id: str) -> JSON:
+        """The customer's latest score, band, installment limit, reasons and the data it used."""
+        return self._get(f"/v1/customers/{customer_id}/credit_profile")
+
+    def refresh_credit_profile(self, customer_id: str) -> JSON:
+        """Score the customer now, from the data stored so far, with the live model."""
+        return self._post(f"/v1/customers/{customer_id}/credit_profile/refresh")
+
+    def contest_credit_decision(self, customer_id: str, reason: str) -> JSON:
+        """The customer contests the automated decision; an operator reviews it."""
+        return self._post(f"/v1/customers/{customer_id}/credit_profile/contests", {"reason": reason})
+
+    def list_credit_models(self) -> JSON:
+        """Every model version with its validation figures; `live` marks the ones in use."""
+        return self._get("/v1/credit_models")
+
+    def create_bureau_report(self, customer_id: str, purpose: str) -> JSON:
+        """Ask the licensed bureau for the customer's report (needs their credit_bureau consent).
+        purpose: "installment_application" or "limit_review"."""
+        return self._post(f"/v1/customers/{customer_id}/bureau_reports", {"purpose": purpose})
+
     # ---- devices -------------------------------------------------------------------------------
 
     def create_device(self, csr: str, model: str, kind: str, signing_key: str) -> JSON:
@@ -340,6 +363,11 @@ class Paygate:
     def sandbox_wallet_confirm(self, payment_id: str, approve: bool = True) -> JSON:
         """The shopper confirms (or declines) a wallet payment in the wallet app."""
         return self._post(f"/v1/sandbox/wallets/payments/{payment_id}/confirm", {"approve": approve})
+
+    def sandbox_usage_history(self, device_id: str, days: int, profile: str = "steady") -> JSON:
+        """Daily usage for the `days` before today, as if the device had sent telemetry all along
+        (profile "steady" or "irregular"); its owner must have given device_usage consent."""
+        return self._post(f"/v1/sandbox/devices/{device_id}/usage_history", {"days": days, "profile": profile})
 
     def sandbox_bank_callback(self, payment_id: str) -> JSON:
         """The sandbox bank sends its signed callback about a debit now."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,12 +16,21 @@ from gateway.domain.consent import ConsentKind, ConsentRequired
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
-from gateway.services.ports import VaultPorts
+from gateway.services.ports import CustomerErased, DeviceConsentWithdrawn, VaultPorts
 from gateway.services.read_models import ConsentView, CustomerView
 
 log = logging.getLogger(__name__)
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+@runtime_checkable
+class CustomerPorts(VaultPorts, Protocol):
+    """Withdrawal and erasure also tell those who keep data of the customer (the credit score)
+    that it must go; the composition root wires who that is."""
+
+    device_consent_withdrawn: DeviceConsentWithdrawn
+    customer_erased: CustomerErased
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,11 @@ def get_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> Customer
     return _view(customer, key)
 
 
-def erase_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> CustomerView:
+def erase_customer(gw: CustomerPorts, merchant_id: str, customer_id: str) -> CustomerView:
     """Crypto-shredding: destroy the customer's data key, so every ciphertext sealed with it (ID,
     name, mobile, saved cards) becomes unreadable; drop the lookup hashes so the ID can register
-    again. Payments and ledger entries keep their amounts under the now pseudonymous id."""
+    again. Payments and ledger entries keep their amounts under the now pseudonymous id. Every
+    credit feature, score and training observation of theirs is deleted (`customer_erased`)."""
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, lock=True)
         _refuse_with_open_plans(session, customer_id)
@@ -89,6 +100,7 @@ def erase_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> Custom
         # is no longer kept), and the usage data already kept is dropped.
         session.execute(update(Consent).where(Consent.customer_id == customer_id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=gw.clock()))
         _forget_devices(session, customer_id)
+        gw.customer_erased(session, customer_id)
     log.info("customer %s erased", customer_id)
     return _view(customer, None)
 
@@ -121,13 +133,16 @@ def grant_consent(gw: VaultPorts, merchant_id: str, customer_id: str, grant: Con
         return ConsentView.from_row(_grant(session, customer_id, grant, gw.clock()))
 
 
-def withdraw_consent(gw: VaultPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> ConsentView:
+def withdraw_consent(gw: CustomerPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> ConsentView:
     with gw.db.unit_of_work() as session:
-        owned_customer(session, merchant_id, customer_id, lock=True)
+        customer = owned_customer(session, merchant_id, customer_id, lock=True)
         current = _current(session, customer_id, kind)
         if current is None:
             raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
         current.withdrawn_at = gw.clock()
+        if kind is ConsentKind.DEVICE_USAGE:
+            session.flush()  # the hook sees the consent gone
+            gw.device_consent_withdrawn(session, customer)
     log.info("customer %s withdrew %s consent", customer_id, kind.value)
     return ConsentView.from_row(current)
 

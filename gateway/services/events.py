@@ -33,7 +33,9 @@ INSTALLMENT_EVENTS = ("installment.paid", "installment.failed", "plan.delinquent
 # Raised by the money-market fund (gateway/services/fund_orders.py, fund_accrual.py); income is
 # one event per fund and day, not per holder.
 FUND_EVENTS = ("fund.subscription.confirmed", "fund.redemption.paid", "fund.income.credited")
-EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS})
+# Raised by the credit score (gateway/services/credit.py) when a customer's installment limit moves.
+CREDIT_EVENTS = ("credit.limit_changed",)
+EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS, *CREDIT_EVENTS})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:

@@ -33,7 +33,7 @@ from gateway.domain.ledger import batch_collection_entry, collection_entry, fina
 from gateway.domain.money import merchant_fee
 from gateway.domain.payments import Outcome
 from gateway.domain.reconciliation import CLAIM_LEASE
-from gateway.services import device_credit, events, payments, refunds
+from gateway.services import credit, device_credit, events, payments, refunds
 from gateway.services.payments import PaymentPorts
 from gateway.services.ports import Collected, InstallmentFromFund, InstallmentStore
 from gateway.services.customers import owned_customer, require_consent
@@ -47,9 +47,9 @@ OPEN_STATES = ("pending", "active")
 
 @runtime_checkable
 class InstallmentPorts(PaymentPorts, Protocol):
-    """Plans take what their payments take (each collection is a payment, and the settings give
-    the customer's installment credit limit), their own rows, and the fund that pays the
-    installments of plans whose source is a fund."""
+    """Plans take what their payments take (each collection is a payment; the credit score, or
+    the settings for a customer never scored, give the customer's installment credit limit), their
+    own rows, and the fund that pays the installments of plans whose source is a fund."""
 
     installment_store: Callable[[Session], InstallmentStore]
     installment_from_fund: InstallmentFromFund
@@ -158,7 +158,8 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
             _require_device(session, merchant_id, device_id)
         _check_source(session, merchant_id, source, fund_id)
         offer = _product_quote(product, amount, term_months, local_today(gw))
-        available = gw.settings.installment_credit_limit - _outstanding(session, customer_id)
+        # The limit of the customer's latest credit score (the setting for one never scored).
+        available = credit.installment_limit(gw, session, customer_id) - _outstanding(session, customer_id)
         if offer.schedule.financed > available:
             raise CreditLimitExceeded("credit_limit_exceeded", f"The customer has {max(available, 0)} fen of installment credit left.", "amount")
         plan = InstallmentPlan(

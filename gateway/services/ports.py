@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors.base import CardDetails, PaymentConnector
 from gateway.adapters.db.installment_models import Installment, InstallmentPlan, InstallmentProduct
-from gateway.adapters.db.models import CardToken, Payment, SavedCard
+from gateway.adapters.db.models import CardToken, Customer, Payment, SavedCard
 from gateway.adapters.vault import DataKey
 from gateway.config import Settings
 from gateway.domain.banks import Bank
@@ -219,3 +219,18 @@ class ConfirmationDecided(Protocol):
     the composition root, so device confirmations know nothing of payments."""
 
     def __call__(self, payment_id: str, approved: bool, reason: str) -> None: ...
+
+
+class DeviceConsentWithdrawn(Protocol):
+    """Told, inside the withdrawal's transaction, when a customer withdrew their `device_usage`
+    consent: the device data kept for them goes. Wired at the composition root (to the credit
+    score), so customers know nothing of what builds on their consents."""
+
+    def __call__(self, session: Session, customer: Customer) -> None: ...
+
+
+class CustomerErased(Protocol):
+    """Told, inside the erasure's transaction, when a customer is erased: every record kept of
+    them elsewhere (credit features, scores, training examples) goes. Wired at the composition root."""
+
+    def __call__(self, session: Session, customer_id: str) -> None: ...

@@ -457,3 +457,69 @@ class Statement:
     income: int
     closing: int
     lines: list[StatementLine]
+# ---- the credit score --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeatureView:
+    name: str
+    value: str | None
+    points: int | None
+    description: str
+
+
+@dataclass(frozen=True)
+class ReasonView:
+    code: str
+    text: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class CreditProfile:
+    customer_id: str
+    score: int | None  # None: never scored (or scores deleted with the device data)
+    band: str | None
+    installment_limit: int
+    model_version: str | None
+    model: str | None
+    computed_at: datetime | None
+    reasons: tuple[ReasonView, ...]
+    features: tuple[FeatureView, ...]
+
+
+@dataclass(frozen=True)
+class ContestView:
+    id: str
+    customer_id: str
+    merchant_id: str
+    state: str
+    reason: str
+    model_version: str | None
+    score: int | None
+    note: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ModelView:
+    version: str
+    model: str
+    state: str  # candidate | live | retired
+    trained_at: datetime
+    promoted_at: datetime | None
+    retired_at: datetime | None
+    metrics: dict
+
+
+@dataclass(frozen=True)
+class BureauReportView:
+    id: str  # the logged query
+    customer_id: str
+    bureau: str
+    purpose: str
+    found: bool
+    open_loans: int
+    overdue_accounts: int
+    inquiries_90d: int
+    queried_at: datetime

@@ -175,21 +175,27 @@ class Shop:
         return self.sdk.balance()["available"][0]["amount"]
 
 
-@pytest.fixture
-def own_database_url(database_url, request, tmp_path):
-    """A fresh, empty database of the same kind as `database_url`, for tests that need the whole
-    database to themselves (key rotation touches every stored card)."""
+def fresh_database_url(database_url: str, request, directory) -> str:
+    """A new, migrated, empty database of the same kind as `database_url` (dropped when the
+    requesting fixture's scope ends)."""
     from gateway.adapters.db.schema import upgrade
     from tests.support import services
 
     if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'own.db'}"
+        url = f"sqlite:///{directory / 'own.db'}"
     else:
         admin_url = request.getfixturevalue("postgres_admin_url")
         url = services.create_database(admin_url)
         request.addfinalizer(lambda: services.drop_database(admin_url, url))
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def own_database_url(database_url, request, tmp_path):
+    """A fresh, empty database of the same kind as `database_url`, for tests that need the whole
+    database to themselves (key rotation touches every stored card)."""
+    return fresh_database_url(database_url, request, tmp_path)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from gateway.adapters.vault import Vault
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.services import (
-    device_confirmations, device_ingest, devices, fund_orders, idempotency, installment_plans, merchants, payments, ports, webhooks,
+    credit, credit_bureau, customers, device_confirmations, device_ingest, devices, fund_orders, idempotency, installment_plans,
+    merchants, payments, ports, webhooks,
 )
 
 SERVICES = Path(payments.__file__).parent
@@ -22,6 +23,7 @@ BUNDLES = [
     payments.PaymentPorts, installment_plans.InstallmentPorts, device_confirmations.RequestPorts, device_confirmations.ConfirmationPorts,
     device_ingest.IngestPorts, devices.DevicePorts, idempotency.IdempotencyPorts, merchants.MerchantPorts, webhooks.WebhookPorts,
     fund_orders.FundPorts,
+    customers.CustomerPorts, credit.CreditPorts, credit_bureau.BureauPorts,
 ]
 
 

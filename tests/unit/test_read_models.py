@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from marshmallow import Schema, fields
 
+from gateway.entrypoints.api.credit_schemas import BureauReportOut, ContestOut, CreditProfileOut, FeatureOut, ModelOut, ReasonOut
 from gateway.entrypoints.api.device_schemas import DeviceEnrolled, DeviceOut
 from gateway.entrypoints.api.fund_schemas import (
     FundOut, HoldingOut, IncomeRecorded, RedemptionOut, StatementLineOut, StatementOut, SubscriptionOut, YieldOut,
@@ -46,6 +47,12 @@ RESPONSES = [
     (HoldingOut, views.HoldingView),
     (StatementOut, views.Statement),
     (StatementLineOut, views.StatementLine),
+    (CreditProfileOut, views.CreditProfile),
+    (ReasonOut, views.ReasonView),
+    (FeatureOut, views.FeatureView),
+    (ContestOut, views.ContestView),
+    (ModelOut, views.ModelView),
+    (BureauReportOut, views.BureauReportView),
 ]
 
 

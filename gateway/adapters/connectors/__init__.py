@@ -1,5 +1,6 @@
 """Payment connectors: one module per bank family and per wallet provider, all behind
-`base.PaymentConnector` (banks also meet `base.CardBindingConnector`)."""
+`base.PaymentConnector` (banks also meet `base.CardBindingConnector`); credit bureaus behind
+`bureau.CreditBureau` (baihang_like: the sandbox)."""
 from __future__ import annotations
 
 from gateway.adapters.connectors.alipay_like import AlipayLikeSandbox

@@ -57,6 +57,20 @@ DISTRIBUTION: dict[str, str] = {
     # the accrual's bookkeeping: one run per fund and day, its chunks with it
     "fund_accrual_runs": "fund_id",
     "fund_accrual_chunks": "run_id",
+    # credit score: a customer's features and scores go with the customer's rows (sharded like
+    # consents, by customer_id, until they carry merchant_id); contests and bureau queries are a
+    # merchant's requests; daily usage follows its device; training examples are read in bulk by
+    # the offline training only, sharded by their subject (a customer id or a simulated key).
+    "credit_features": "customer_id",
+    "credit_scores": "customer_id",
+    "credit_contests": "merchant_id",
+    "credit_bureau_queries": "merchant_id",
+    "credit_observations": "subject",
+    "device_usage_days": "device_id",
+    # Model versions are few (a handful a quarter) and every scoring joins the live one; the
+    # nightly job's runs are one row a day that every worker claims: both copied to every node.
+    "credit_models": REFERENCE,
+    "credit_job_runs": REFERENCE,
     # ledger
     "ledger_accounts": "id",
     "ledger_postings": "account_id",

@@ -325,3 +325,4 @@ from gateway.adapters.db import webhook_models  # noqa: E402,F401
 from gateway.adapters.db import installment_models  # noqa: E402,F401
 from gateway.adapters.db import fund_models  # noqa: E402,F401
 from gateway.adapters.db import sandbox_clock  # noqa: E402,F401
+from gateway.adapters.db import credit_models  # noqa: E402,F401

@@ -64,7 +64,7 @@ def erase_customer(customer_id):
 @blp.arguments(ConsentCreate)
 @blp.response(200, ConsentOut)
 def grant_consent(body, customer_id):
-    """Record a consent (identity, bank_card, device_usage or fund) with its purpose and text version."""
+    """Record a consent (identity, bank_card, device_usage, fund or credit_bureau) with its purpose and text version."""
     return customers.grant_consent(gateway(), principal().merchant_id, customer_id, _grant(body, ConsentKind(body["kind"])))
 
 
@@ -75,10 +75,12 @@ def list_consents(customer_id):
     return {"data": customers.list_consents(gateway(), principal().merchant_id, customer_id)}
 
 
-@blp.route("/<customer_id>/consents/<any(identity, bank_card, device_usage, fund):kind>/withdraw", methods=["POST"])
+@blp.route("/<customer_id>/consents/<any(identity, bank_card, device_usage, fund, credit_bureau):kind>/withdraw", methods=["POST"])
 @blp.response(200, ConsentOut)
 def withdraw_consent(customer_id, kind):
-    """Withdraw a consent: the processing it covered stops from now on."""
+    """Withdraw a consent: the processing it covered stops from now on. Withdrawing device_usage
+    also deletes the device features and scores made with them; the customer is scored again
+    from their repayment history alone."""
     return customers.withdraw_consent(gateway(), principal().merchant_id, customer_id, ConsentKind(kind))
 
 

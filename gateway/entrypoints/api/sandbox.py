@@ -1,16 +1,17 @@
 """Test mode only (PAYGATE_SANDBOX_ENDPOINTS=1): the sandbox clock, the sandbox bank's callback
-on demand, and one pass of a worker queue on demand. Without the setting these routes do not exist (404) and the clock is the system clock."""
+on demand, one pass of a worker queue on demand, and a device's usage history for the credit score. Without the setting these routes do not exist (404) and the clock is the system clock."""
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
+from gateway.entrypoints.api.credit_schemas import SandboxUsageCreate, SandboxUsageOut
 from gateway.entrypoints.api.schemas import PaymentOut, StrictBoolean
 from gateway.entrypoints.workers import load
 from gateway.domain.errors import NotFound
-from gateway.services import sandbox
+from gateway.services import credit, sandbox
 
-blp = ApiBlueprint("sandbox_clock", __name__, url_prefix="/v1/sandbox", description="Test mode only: the sandbox clock, the sandbox bank's callbacks, worker queues on demand.")
+blp = ApiBlueprint("sandbox_clock", __name__, url_prefix="/v1/sandbox", description="Test mode only: the sandbox clock, the sandbox bank's callbacks, worker queues on demand, device usage history.")
 
 
 class ClockMove(Schema):
@@ -83,3 +84,15 @@ def run_queue(queue):
     the sandbox clock need not run a worker."""
     require_key()
     return {"done": load(queue)(gateway())}
+
+
+@blp.route("/devices/<device_id>/usage_history", methods=["POST"])
+@blp.arguments(SandboxUsageCreate)
+@blp.response(200, SandboxUsageOut)
+def load_usage_history(body, device_id):
+    """Daily usage for the days before today (on the sandbox clock), as if the device had sent
+    telemetry all along (profile steady or irregular); only for a device whose owner consented
+    to device_usage."""
+    require_key()
+    days = credit.load_sandbox_usage(gateway(), principal().merchant_id, device_id, body["days"], body["profile"])
+    return {"device": device_id, "days": days}

@@ -1,4 +1,4 @@
-"""The `paygate` command: serve, db, merchant, ledger, vault, demo."""
+"""The `paygate` command: serve, db, merchant, ledger, vault, credit, demo."""
 from __future__ import annotations
 
 import json
@@ -251,6 +251,10 @@ main.add_command(settlement)
 from gateway.entrypoints.cli.fund import fund  # noqa: E402
 
 main.add_command(fund)
+# The credit score: simulate, train, promote, models, contests.
+from gateway.entrypoints.cli.credit import credit  # noqa: E402
+
+main.add_command(credit)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ QUEUES: dict[str, str] = {
     "installments": "gateway.entrypoints.workers.installments:run_once",
     "confirmations": "gateway.entrypoints.workers.confirmations:run_once",
     "fund": "gateway.entrypoints.workers.fund:run_once",
+    "credit": "gateway.entrypoints.workers.credit:run_once",
 }
 
 
