@@ -23,13 +23,14 @@ pytestmark = pytest.mark.fuzz
 
 
 def only_generation_errors(output: str) -> bool:
-    """True when the run found no failure and its only errors are schemathesis failing to build a
-    test case (a data-generation error inside the tool, raised before any request is sent)."""
+    """True when the run found no failure and its only errors are the tool's own: a runtime error
+    inside schemathesis or hypothesis while building a test case (seen: "while generating ...",
+    "AST constructor recursion depth mismatch"), with no request sent, so nothing to reproduce."""
     if "= FAILURES =" in output or "= ERRORS =" not in output:
         return False
     errors = output.split("= ERRORS =", 1)[1].split("= SUMMARY =", 1)[0].lstrip("=")
     blocks = [block for block in re.split(r"\n_{5,} .+ _{5,}\n", errors) if block.strip()]
-    return bool(blocks) and all("while generating" in block for block in blocks)
+    return bool(blocks) and all("Runtime Error" in block and "Reproduce with" not in block for block in blocks)
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_fuzzer_finds_no_server_error_and_nothing_undocumented(live_gateway, tmp
     report = tmp_path / "fuzz.txt"
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{base_url}/openapi.json",
-        "--checks", "all", "--max-time", str(FUZZ_SECONDS), "--workers", "2", "--seed", os.environ.get("PAYGATE_FUZZ_SEED", "20261130"),
+        "--checks", "all", "--max-time", str(FUZZ_SECONDS), "--workers", "1", "--seed", os.environ.get("PAYGATE_FUZZ_SEED", "20261130"),
         "-H", f"Authorization: Bearer {shop.merchant.secret_key}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=FUZZ_SECONDS + 240, cwd=tmp_path)
