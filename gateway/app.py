@@ -7,6 +7,7 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
+from gateway.entrypoints.api import checkout as checkout_api
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.errors import error_response
@@ -14,6 +15,7 @@ from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
 from gateway.bootstrap import Gateway
+from gateway.web import init_web
 
 
 class Api(SmorestApi):
@@ -45,10 +47,12 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
+    api.register_blueprint(checkout_api.blp)
     api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
     app.register_error_handler(DomainError, error_response)
+    init_web(app, app.extensions["paygate"])
     return app

@@ -29,7 +29,9 @@ PAYMENT_EVENTS = {
 REFUND_EVENTS = {"succeeded": "refund.succeeded", "failed": "refund.failed"}
 # Raised by installment plans (gateway/services/installment_plans.py).
 INSTALLMENT_EVENTS = ("installment.paid", "installment.failed", "plan.delinquent", "plan.completed", "plan.canceled")
-EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS})
+# Raised by checkout sessions (gateway/services/checkout.py), once per session.
+CHECKOUT_EVENTS = ("checkout.session.completed",)
+EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *CHECKOUT_EVENTS})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:

@@ -124,9 +124,11 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None) -> InstallmentPlan:
+def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int,
+                device_id: str | None = None, plan_id: str | None = None) -> InstallmentPlan:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
-    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending."""
+    book the customer's receivable. A down payment still awaiting its bank leaves the plan pending.
+    `plan_id` is given by a caller that claimed it beforehand (the hosted checkout)."""
     from gateway.services import payments
 
     with gw.db.unit_of_work() as session:
@@ -145,7 +147,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
         if offer.schedule.financed > available:
             raise CreditLimitExceeded("credit_limit_exceeded", f"The customer has {max(available, 0)} fen of installment credit left.", "amount")
         plan = InstallmentPlan(
-            id=new_id("ipl"), merchant_id=merchant_id, customer_id=customer_id, saved_card_id=card_id, product_id=product_id,
+            id=plan_id or new_id("ipl"), merchant_id=merchant_id, customer_id=customer_id, saved_card_id=card_id, product_id=product_id,
             device_id=device_id, amount=amount, currency="CNY", down_payment=offer.down_payment, financed=offer.schedule.financed,
             term_months=term_months, method=product.method, apr=offer.schedule.apr, start_date=local_today(gw), state="pending",
             delinquency=rules.Delinquency.CURRENT.value, late_fees_charged=0, created_at=gw.clock(),

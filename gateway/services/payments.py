@@ -286,6 +286,10 @@ def apply_result(gw: Gateway, session: Session, payment: Payment, result: Connec
         from gateway.services import installment_plans
 
         installment_plans.payment_settled(gw, session, payment)
+    if (payment.metadata_ or {}).get("checkout_session"):
+        from gateway.services import checkout  # a checkout session is completed by its payment
+
+        checkout.payment_settled(gw, session, payment)
 
 
 def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mapping[str, str]) -> Payment:

@@ -26,7 +26,8 @@ def main() -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(bind: str, workers: int) -> None:
-    """Run the REST API under gunicorn."""
+    """Run the REST API, the hosted checkout and the dashboard under gunicorn."""
+    click.echo(f"paygate: dashboard sign-in at http://{bind}/dashboard/sign-in (create a user with `paygate user create`)", err=True)
     os.execvp(
         sys.executable,
         [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "gateway.app:create_app()"],
@@ -151,6 +152,11 @@ from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 
 main.add_command(worker)
 main.add_command(settlement)
+
+# Dashboard users (issue 12).
+from gateway.entrypoints.cli.users import user  # noqa: E402
+
+main.add_command(user)
 
 
 if __name__ == "__main__":
