@@ -24,6 +24,7 @@ from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
 from gateway.bootstrap import Gateway
 from gateway.domain.clock import BEIJING, as_utc, beijing_date
 from gateway.domain.errors import NotFound
+from gateway.domain.money import format_cny
 from gateway.services import idempotency
 
 PAGE_SIZE = 25
@@ -208,7 +209,7 @@ def _timeline(session: Session, payment: Payment, refunds: list[Refund]) -> tupl
     """Events, the bank's and wallet's answers, webhook deliveries and ledger postings of a
     payment and its refunds, oldest first."""
     ids = [payment.id, *(refund.id for refund in refunds)]
-    entries = [TimelineEntry(as_utc(payment.created_at), "created", "Payment created", f"{payment.amount} fen {payment.currency} via {payment.connector}")]
+    entries = [TimelineEntry(as_utc(payment.created_at), "created", "Payment created", f"{format_cny(payment.amount)} via {payment.connector}")]
     events = list(session.execute(
         select(Event).where(Event.merchant_id == payment.merchant_id, Event.data["id"].as_string().in_(ids)).order_by(Event.seq)
     ).scalars())

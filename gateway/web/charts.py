@@ -18,7 +18,7 @@ def daily_chart(days: list[Day]) -> dict:
         {"type": "bar", "label": "Payments succeeded", "data": [d.succeeded for d in days], "backgroundColor": GREEN, "yAxisID": "count", "stack": "n"},
         {"type": "bar", "label": "Payments failed", "data": [d.failed for d in days], "backgroundColor": RED, "yAxisID": "count", "stack": "n"},
         {"type": "line", "label": "Volume (CNY)", "data": [d.volume / 100 for d in days], "borderColor": BLUE, "backgroundColor": BLUE, "yAxisID": "volume"},
-    ], scales={"count": {"position": "left", "beginAtZero": True, "stacked": True, "title": {"display": True, "text": "payments"}},
+    ], scales={"count": {"position": "left", "beginAtZero": True, "stacked": True, "ticks": {"precision": 0}, "title": {"display": True, "text": "payments"}},
                "volume": {"position": "right", "beginAtZero": True, "grid": {"drawOnChartArea": False}, "title": {"display": True, "text": "CNY"}},
                "x": {"stacked": True}})
 

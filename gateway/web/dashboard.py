@@ -104,7 +104,7 @@ def sign_out():
 @login_required
 def home():
     figures = dashboard.home(_gateway(), _user().scope)
-    return render_template("dashboard/home.html", figures=figures, chart=daily_chart(figures.days),
+    return render_template("dashboard/home.html", figures=figures, daily=daily_chart(figures.days),
                            reasons=reasons_chart(figures.failure_reasons))
 
 
@@ -161,7 +161,7 @@ def plans():
 @login_required
 def plan(plan_id):
     detail = _found(lambda: dashboard.plan_detail(_gateway(), _user().scope, plan_id))
-    return render_template("dashboard/plan.html", detail=detail, chart=schedule_chart(detail.installments))
+    return render_template("dashboard/plan.html", detail=detail, schedule=schedule_chart(detail.installments))
 
 
 @bp.route("/devices", methods=["GET"])
@@ -175,7 +175,7 @@ def devices():
 @login_required
 def device(device_id):
     detail = _found(lambda: dashboard.device_detail(_gateway(), _user().scope, device_id))
-    return render_template("dashboard/device.html", detail=detail, d=detail.device, chart=telemetry_chart(detail.days))
+    return render_template("dashboard/device.html", detail=detail, d=detail.device, telemetry=telemetry_chart(detail.days))
 
 
 def _found(read):

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
 from gateway.services.dashboard_users import Role, create_user
 from gateway.services.merchants import NewMerchant, create_merchant
-from tests.integration.conftest import banking_hours_clock
+from gateway.domain.sandbox_cards import sandbox_card_number
+from gateway.demo import banking_hours_today
+from tests.integration.conftest import approved_last4
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -65,8 +68,8 @@ class Merchant:
     def id(self) -> str:
         return self.keys.id
 
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {self.keys.secret_key}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+    def call(self, method: str, path: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {key or self.keys.secret_key}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
         request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode() if body is not None else None, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -74,10 +77,32 @@ class Merchant:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
-    def ok(self, method: str, path: str, body: dict | None = None) -> dict:
-        status, answer = self.call(method, path, body)
+    def ok(self, method: str, path: str, body: dict | None = None, key: str | None = None) -> dict:
+        status, answer = self.call(method, path, body, key)
         assert status == 200, answer
         return answer
+
+    def card_payment(self, amount: int, description: str) -> dict:
+        """A paid card payment, the way a merchant's own checkout makes one."""
+        card = {"card_number": sandbox_card_number("ICBC", approved_last4()), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
+        token = self.ok("POST", "/v1/tokens", card, key=self.keys.publishable_key)["id"]
+        payment = self.ok("POST", "/v1/payments", {"amount": amount, "currency": "CNY", "payment_method": token, "confirm": True, "description": description})
+        assert payment["status"] == "succeeded", payment
+        return payment
+
+    def installment_plan(self, months: int) -> dict:
+        """A registered customer with a bound card buys the phone on `months` installments."""
+        from gateway.domain.sandbox_ids import sandbox_id_number
+
+        customer = self.ok("POST", "/v1/customers", {"name": "Zhang Wei", "mobile": "13900139000",
+                                                     "id_number": sandbox_id_number(date(1988, 3, 9), order=int(approved_last4()) % 998 + 1),
+                                                     "identity_consent": {"version": "2026-01", "purpose": "real-name verification"}})
+        self.ok("POST", f"/v1/customers/{customer['id']}/consents", {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"})
+        card = self.ok("POST", f"/v1/customers/{customer['id']}/cards", {"card_number": sandbox_card_number("ICBC", approved_last4()), "exp_month": 12, "exp_year": 2031, "cvv": "123"})
+        code = self.ok("GET", f"/v1/sandbox/card_bindings/{card['id']}/sms_code")["code"]
+        self.ok("POST", f"/v1/customers/{customer['id']}/cards/{card['id']}/verify", {"code": code})
+        product = self.ok("POST", "/v1/installment_products", {"name": "Phone", "terms": [months], "method": "equal_installment", "apr": "12"})
+        return self.ok("POST", "/v1/installment_plans", {"customer": customer["id"], "card": card["id"], "product": product["id"], "term_months": months, "amount": 399900})
 
     def payments_of(self, session_id: str) -> list[dict]:
         answer = self.ok("GET", "/v1/payments?limit=100")
@@ -111,7 +136,9 @@ def site(tmp_path_factory):
     app = create_app({"database_url": url, "var_dir": str(var_dir), "sandbox_endpoints": True, "sandbox_latency_ms": 0,
                       "pki_dir": str(var_dir / "ca")})
     gw = app.extensions["paygate"]
-    gw.clock = banking_hours_clock()
+    # 10:00 in Beijing today, moving on in real time: within the sandbox banks' hours, and the
+    # same day as the device messages (stamped with real time) the fleet page shows.
+    gw.clock = banking_hours_today()
     base_url, server = _serve(app)
     shop_url, shop_server = _serve(_shop_app)
     merchant = Merchant(base_url, create_merchant(gw, "Demo Phone Shop"))
