@@ -16,9 +16,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/paygate demo
 
-## The whole test suite, on SQLite and on real PostgreSQL (started if none is reachable).
-test: $(STAMP)
+## The whole test suite, on SQLite and on real PostgreSQL (started if none is reachable), and the
+## browser tests on Debian's Chromium (installed with apt-get when run as root).
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "The browser tests need Debian's Chromium at $(CHROMIUM). Run:  sudo apt-get install -y chromium" >&2; exit 1; \
+	  fi; }
 
 serve: $(STAMP)
 	$(BIN)/paygate serve

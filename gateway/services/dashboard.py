@@ -68,9 +68,9 @@ def home(gw: Gateway, scope: str | None) -> Home:
             ).where(Payment.created_at >= since), Payment, scope).group_by(day)
         ).all()
         reasons = session.execute(
-            _scoped(select(func.coalesce(Payment.failure_code, "unknown"), func.count().label("n"))
+            _scoped(select(Payment.failure_code, func.count().label("n"))
                     .where(Payment.created_at >= today_start, Payment.status == "failed"), Payment, scope)
-            .group_by(func.coalesce(Payment.failure_code, "unknown")).order_by(func.count().desc())
+            .group_by(Payment.failure_code).order_by(func.count().desc())
         ).all()
         refunds = session.execute(
             _scoped(select(func.count(), func.coalesce(func.sum(Refund.amount), 0))
@@ -82,7 +82,7 @@ def home(gw: Gateway, scope: str | None) -> Home:
         ).one()
     by_day = {_as_date(row.day): Day(_as_date(row.day), row.payments, row.succeeded or 0, row.failed or 0, row.volume or 0) for row in rows}
     days = [by_day.get(first + timedelta(days=n), Day(first + timedelta(days=n), 0, 0, 0, 0)) for n in range(CHART_DAYS)]
-    return Home(days[-1], [(code, n) for code, n in reasons], days, refunds[0], int(refunds[1]), plans[0], int(plans[1] or 0))
+    return Home(days[-1], [(code or "unknown", n) for code, n in reasons], days, refunds[0], int(refunds[1]), plans[0], int(plans[1] or 0))
 
 
 # ---- payments -----------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def _protect() -> None:
 
 @bp.errorhandler(CSRFError)
 def _csrf_failed(error):
-    flash("The form had expired. Please try again.", "error")
-    return redirect(request.referrer or url_for(".home"), 303)
+    return render_template("dashboard/error.html", title="Please try again",
+                           message="The form had expired or came from another site. Go back, reload the page and try again."), 400
 
 
 @bp.errorhandler(404)

@@ -1,0 +1,119 @@
+"""Checkout sessions through the API and the hosted page's service: created idempotently, read
+by their merchant only, completed at most once (also under concurrent attempts)."""
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from gateway.domain.errors import Conflict, DomainError
+from gateway.services import checkout
+from tests.integration.conftest import Shop, with_bank_latency
+
+SESSION = {
+    "line_items": [{"name": "Phone", "amount": 399900}, {"name": "Case", "amount": 9900, "quantity": 2}],
+    "currency": "CNY", "payment_methods": ["card", "wallet"],
+    "success_url": "https://shop.example/thanks", "cancel_url": "https://shop.example/cart",
+}
+
+
+def completed_events(shop: Shop, session_id: str) -> list[dict]:
+    events = shop.get("/v1/events?type=checkout.session.completed&limit=100").json["data"]
+    return [event for event in events if event["data"]["object"]["id"] == session_id]
+
+
+def test_a_session_is_created_once_per_idempotency_key_and_read_by_its_merchant_only(shop, other_shop):
+    key = str(uuid.uuid4())
+    first = shop.post("/v1/checkout/sessions", SESSION, idempotency_key=key)
+    again = shop.post("/v1/checkout/sessions", SESSION, idempotency_key=key)
+    assert first.status_code == 200, first.json
+    assert again.json["id"] == first.json["id"]
+    created = first.json
+    assert (created["status"], created["amount_total"], created["object"]) == ("open", 399900 + 2 * 9900, "checkout.session")
+    assert created["url"].endswith(f"/checkout/{created['id']}")
+    assert created["expires_at"] - created["created"] == 30 * 60
+    assert shop.get(f"/v1/checkout/sessions/{created['id']}").json["status"] == "open"
+    assert other_shop.get(f"/v1/checkout/sessions/{created['id']}").status_code == 404
+
+
+@pytest.mark.parametrize("change, param", [
+    ({"payment_methods": ["cash"]}, "payment_methods"),
+    ({"payment_methods": ["installments"]}, "installment_product"),
+    ({"success_url": "javascript:alert(1)"}, "success_url"),
+    ({"line_items": []}, "line_items"),
+    ({"expires_in": 10}, "expires_in"),
+    ({"confirmation_device": "dev_missing"}, "confirmation_device"),
+])
+def test_bad_sessions_are_refused_and_change_nothing(shop, change, param):
+    response = shop.post("/v1/checkout/sessions", {**SESSION, **change})
+    assert response.status_code in (400, 404), response.json
+    assert response.json["error"]["param"].split(".")[0] == param
+
+
+def test_a_session_completes_once_with_one_event(shop):
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    view = checkout.pay_with_card(shop.gw, session["id"], shop.token())
+    assert view.status == "complete"
+    with pytest.raises(DomainError) as refused:
+        checkout.pay_with_card(shop.gw, session["id"], shop.token())
+    assert refused.value.code == "checkout_session_complete"
+    paid = shop.get(f"/v1/checkout/sessions/{session['id']}").json
+    assert paid["status"] == "complete" and paid["completed_at"]
+    assert shop.get(f"/v1/payments/{paid['payment']}").json["amount_received"] == 419700
+    [event] = completed_events(shop, session["id"])
+    assert event["data"]["object"]["payment"] == paid["payment"]
+
+
+def test_a_wallet_order_completes_the_session_when_the_provider_notifies(shop):
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    view = checkout.pay_with_wallet(shop.gw, session["id"], "wechat_like")
+    assert (view.status, view.attempt.status) == ("open", "requires_action")
+    with pytest.raises(Conflict):  # the order is in flight: no second one
+        checkout.pay_with_card(shop.gw, session["id"], shop.token())
+    shop.post(f"/v1/sandbox/wallets/payments/{view.attempt.id}/confirm", {"approve": True})
+    assert shop.get(f"/v1/checkout/sessions/{session['id']}").json["status"] == "complete"
+    assert len(completed_events(shop, session["id"])) == 1
+
+
+def test_a_declined_card_leaves_the_session_open_for_a_retry(shop):
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    declined = checkout.pay_with_card(shop.gw, session["id"], shop.token("0002"))
+    assert (declined.status, declined.attempt.status, declined.attempt.failure_code) == ("open", "failed", "insufficient_funds")
+    assert checkout.pay_with_card(shop.gw, session["id"], shop.token()).status == "complete"
+
+
+def test_an_expired_session_takes_no_payment(shop, time_machine):
+    session = shop.post("/v1/checkout/sessions", {**SESSION, "expires_in": 60}).json
+    token = shop.token()
+    time_machine.travel(timedelta(seconds=61))
+    with pytest.raises(DomainError) as refused:
+        checkout.pay_with_card(shop.gw, session["id"], token)
+    assert refused.value.code == "checkout_session_expired"
+    assert shop.get(f"/v1/checkout/sessions/{session['id']}").json["status"] == "expired"
+
+
+@pytest.mark.postgres_only
+def test_concurrent_attempts_on_one_session_charge_once(pg_gateway):
+    shop = Shop(with_bank_latency(pg_gateway, 200))
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    tokens = [shop.token() for _ in range(8)]
+    outcomes: list[str] = []
+
+    def attempt(token: str) -> None:
+        try:
+            outcomes.append(checkout.pay_with_card(shop.gw, session["id"], token).status)
+        except DomainError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=attempt, args=(token,)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    payments = [p for p in shop.get("/v1/payments?limit=100").json["data"] if p["metadata"].get("checkout_session") == session["id"]]
+    assert [p["status"] for p in payments] == ["succeeded"]
+    assert outcomes.count("complete") == 1
+    assert set(outcomes) <= {"complete", "payment_in_progress", "checkout_session_complete"}
+    assert len(completed_events(shop, session["id"])) == 1
