@@ -80,7 +80,8 @@ def home(gw: Gateway, scope: str | None) -> Home:
             _scoped(select(func.count(), func.sum(case((InstallmentPlan.delinquency != "current", 1), else_=0)))
                     .where(InstallmentPlan.state == "active"), InstallmentPlan, scope)
         ).one()
-    by_day = {_as_date(row.day): Day(_as_date(row.day), row.payments, row.succeeded or 0, row.failed or 0, row.volume or 0) for row in rows}
+    # PostgreSQL sums to NUMERIC: back to whole numbers (fen, counts).
+    by_day = {_as_date(row.day): Day(_as_date(row.day), row.payments, int(row.succeeded or 0), int(row.failed or 0), int(row.volume or 0)) for row in rows}
     days = [by_day.get(first + timedelta(days=n), Day(first + timedelta(days=n), 0, 0, 0, 0)) for n in range(CHART_DAYS)]
     return Home(days[-1], [(code or "unknown", n) for code, n in reasons], days, refunds[0], int(refunds[1]), plans[0], int(plans[1] or 0))
 
@@ -441,9 +442,10 @@ def device_detail(gw: Gateway, scope: str | None, device_id: str) -> DeviceDetai
         if found is None:
             raise NotFound("device", device_id)
         device, merchant_name, credential = found
-        day = _beijing_day(session, DeviceMessage.received_at)
+        # By the device's signed time: (device_id, sent_at) is indexed.
+        day = _beijing_day(session, DeviceMessage.sent_at)
         counts = session.execute(
-            select(day, DeviceMessage.kind, func.count()).where(DeviceMessage.device_id == device.id, DeviceMessage.received_at >= _start_of(first))
+            select(day, DeviceMessage.kind, func.count()).where(DeviceMessage.device_id == device.id, DeviceMessage.sent_at >= _start_of(first))
             .group_by(day, DeviceMessage.kind)
         ).all()
         rejections = _rejections(session, scope, device.id)
