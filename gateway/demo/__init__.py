@@ -25,6 +25,7 @@ from gateway.domain.sandbox_ids import sandbox_id_number
 from device_agents.enroll import enroll, http_enroller
 from device_agents.payg import EMERGENCY, PAYG_FILE, PaygLock
 from gateway.demo.devices import demo_pki_dir, ensure_device_ca, show_devices
+from gateway.demo.web import show_web
 from gateway.demo.webhooks import show_webhook_delivery
 from gateway.domain.banks import bank_by_code
 from gateway.entrypoints.workers.runner import run
@@ -98,6 +99,7 @@ def run_demo() -> int:
         wallet_and_webhooks(shop, gw, merchant.id)
         phone_on_installments(shop, gw, base_url, merchant.secret_key, customer, card)
         devices_ok = show_devices(gw, base_url, merchant.secret_key)
+        show_web(base_url, merchant.secret_key)
         balance = shop.get("/v1/balance")["available"][0]
     finally:
         server.shutdown()
