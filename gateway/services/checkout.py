@@ -238,6 +238,20 @@ def _pay(gw: Gateway, session_id: str, method: str, payment_method) -> SessionVi
     return page_session(gw, session_id)
 
 
+def abandon_wallet_order(gw: Gateway, session_id: str) -> SessionView:
+    """The shopper would rather pay another way: close the unpaid wallet order (if the wallet
+    says it was paid meanwhile, that stands and completes the session)."""
+    from gateway.services import payments
+
+    with gw.db.unit_of_work() as session:
+        row = _by_id(session, session_id)
+        attempt = _attempt(gw, session, row)
+    if attempt is not None and attempt.method == "wallet" and attempt.status == "requires_action":
+        # Closed at the wallet first, outside our locks, as an expired order is.
+        payments.expire_wallet_order(gw, payments.get_payment(gw, row.merchant_id, attempt.id))
+    return page_session(gw, session_id)
+
+
 def installment_offers(gw: Gateway, session_id: str) -> list[dict]:
     """Every term the product offers, each with its full schedule, as the shopper sees it
     before agreeing."""

@@ -124,6 +124,14 @@ def pay_by_wallet(session_id):
     return _attempt(session_id, "wallet", lambda gw: checkout.pay_with_wallet(gw, session_id, provider))
 
 
+@bp.route("/<session_id>/wallet/cancel", methods=["POST"])
+def abandon_wallet(session_id):
+    view = checkout.abandon_wallet_order(_gateway(), session_id)
+    if view.status == "complete":
+        return redirect(view.return_url, 303)
+    return _render(view, errors={}, open_method="card")
+
+
 @bp.route("/<session_id>/installments", methods=["POST"])
 def start_installments(session_id):
     form = request.form

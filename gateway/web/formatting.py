@@ -32,6 +32,11 @@ def cny(fen: int | None, currency: str = "CNY") -> str:
     return format_cny(fen) if currency == "CNY" else f"{currency} {fen} (minor units)"
 
 
+def yuan(fen: int) -> str:
+    """1,234.56: the amount alone, for tables whose header names the currency."""
+    return format_cny(fen).removeprefix("CNY ")
+
+
 def day(value: date) -> str:
     return value.strftime("%Y-%m-%d")
 
@@ -51,5 +56,5 @@ def page_link(param: str, value: int) -> str:
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(cny=cny, beijing=beijing, time_tag=time_tag, day=day, humanize=humanize)
+    app.jinja_env.filters.update(cny=cny, yuan=yuan, beijing=beijing, time_tag=time_tag, day=day, humanize=humanize)
     app.jinja_env.globals.update(ZONE=ZONE, page_link=page_link)

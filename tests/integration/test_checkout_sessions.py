@@ -117,3 +117,12 @@ def test_concurrent_attempts_on_one_session_charge_once(pg_gateway):
     assert outcomes.count("complete") == 1
     assert set(outcomes) <= {"complete", "payment_in_progress", "checkout_session_complete"}
     assert len(completed_events(shop, session["id"])) == 1
+
+
+def test_a_shopper_may_leave_a_wallet_order_and_pay_by_card(shop):
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    order = checkout.pay_with_wallet(shop.gw, session["id"], "alipay_like").attempt.id
+    view = checkout.abandon_wallet_order(shop.gw, session["id"])
+    assert (view.status, view.attempt.status) == ("open", "canceled")
+    assert checkout.pay_with_card(shop.gw, session["id"], shop.token()).status == "complete"
+    assert shop.get(f"/v1/payments/{order}").json["status"] == "canceled"
