@@ -10,7 +10,10 @@ from gateway.entrypoints.api import balance, banks, customers, health, installme
 from gateway.entrypoints.api import checkout as checkout_api
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import webhooks as webhook_api
+from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
+from gateway.entrypoints.api.openapi_errors import ErrorResponsesPlugin
+from gateway.entrypoints.api.rate_limits import build_limiter
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
@@ -43,7 +46,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         },
     )
     app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
@@ -54,5 +57,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
     app.register_error_handler(DomainError, error_response)
+    build_limiter(app, settings)
     init_web(app, app.extensions["paygate"])
+    app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app

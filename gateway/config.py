@@ -35,6 +35,14 @@ class Settings:
     device_clock_skew_seconds: int = 300
     device_max_message_age_seconds: int = 7 * 24 * 3600
     confirmation_ttl_seconds: int = 120
+    # Rate limits ("N per period"): failed authentications per client address and per presented
+    # key prefix, card tokenizations per publishable key. Counters in Redis when redis_url is set
+    # (shared by every process), else in each process's memory.
+    redis_url: str = ""
+    rate_limit_failed_auth_per_address: str = "30 per minute"
+    rate_limit_failed_auth_per_key_prefix: str = "30 per minute"
+    rate_limit_tokenization: str = "120 per minute"
+    rate_limit_namespace: str = "paygate"
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod

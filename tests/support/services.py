@@ -365,3 +365,68 @@ def ensure_mosquitto(addfinalizer: Finalizer | None = None) -> tuple[str, int]:
     if addfinalizer:
         addfinalizer(server.stop)
     return server.host, server.port
+
+
+# --- Redis -------------------------------------------------------------------------------------
+
+REDIS_PORT = 6379
+REDIS_ENV = "PAYGATE_TEST_REDIS_URL"
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str:
+    """Path of redis-server; installs it with apt-get if root and missing."""
+    binary = shutil.which("redis-server")
+    if binary is None and _is_root():
+        _apt_install("redis-server")
+        binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceMissing("Redis", "sudo apt-get install -y redis-server")
+    return binary
+
+
+def start_redis() -> Server:
+    """A throwaway Redis on a free port on 127.0.0.1, keeping nothing on disk."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="paygate-redis-")
+    process = subprocess.Popen([redis_server_binary(), "--bind", HOST, "--port", str(port), "--save", "",
+                                "--appendonly", "no", "--dir", workdir],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def stop_process() -> None:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=5)
+
+    server = Server(HOST, port, workdir, stop_process)
+    deadline = time.monotonic() + 10
+    while not _redis_answers(HOST, port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"redis-server did not start on {HOST}:{port}")
+        time.sleep(0.05)
+    return server
+
+
+def ensure_redis(addfinalizer: Finalizer | None = None) -> str:
+    """URL of a real Redis: $PAYGATE_TEST_REDIS_URL, else 127.0.0.1:6379, else a throwaway one."""
+    override = os.environ.get(REDIS_ENV)
+    if override:
+        return override
+    if _redis_answers(HOST, REDIS_PORT):
+        return f"redis://{HOST}:{REDIS_PORT}/0"
+    try:
+        server = start_redis()
+    except ServiceMissing as exc:
+        pytest.exit(f"Redis is not running and its binaries are missing: run `{exc.install}`", returncode=2)
+    if addfinalizer:
+        addfinalizer(server.stop)
+    return f"redis://{server.host}:{server.port}/0"

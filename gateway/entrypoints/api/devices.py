@@ -51,7 +51,7 @@ def enroll_device(body):
 
 
 @tokens_blp.route("", methods=["POST"])
-@tokens_blp.arguments(EnrollmentTokenCreate)
+@tokens_blp.arguments(EnrollmentTokenCreate, required=False)
 @tokens_blp.response(200, EnrollmentTokenOut)
 def create_enrollment_token(body):
     """A single-use token a device enrolls with (POST /v1/devices), so devices never hold the

@@ -54,7 +54,10 @@ def _http_error(exc: HTTPException) -> Response:
         original = getattr(exc, "original_exception", None)
         if original is not None:
             return error_response(original)
-    return render(status, "invalid_request_error", HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+    response = render(status, "invalid_request_error", HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+    if getattr(exc, "valid_methods", None):  # 405: say which methods the resource has (RFC 9110)
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def first_validation_error(messages) -> tuple[str | None, str]:

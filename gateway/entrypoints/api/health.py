@@ -9,6 +9,7 @@ blp = ApiBlueprint("health", __name__, description="Liveness and database reacha
 @blp.route("/healthz", methods=["GET"])
 @blp.response(200, HealthOut)
 @blp.alt_response(503, schema=HealthOut)
+@blp.doc(security=[])
 def healthz():
     problem = gateway().db.reachable()
     if problem:
