@@ -205,6 +205,13 @@ def screenshots():
     return shoot
 
 
+def unlabelled_inputs(page) -> list[str]:
+    """Inputs and selects a screen reader could not name (no <label>, no aria-label)."""
+    return page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
+        .map(el => el.id || el.name || el.outerHTML)""")
+
+
 def sign_in(page, site: Site, role: str) -> None:
     page.goto(f"{site.base_url}/dashboard/")
     page.get_by_label("E-mail").fill(site.users[role])

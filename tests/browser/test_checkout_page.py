@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
+from tests.browser.conftest import unlabelled_inputs
 from tests.integration.conftest import TimeMachine, approved_last4
 
 pytestmark = pytest.mark.browser
@@ -32,6 +33,7 @@ def test_a_shopper_pays_by_card(site, phone, screenshots):
     phone.goto(session["url"])
     expect(phone.get_by_role("heading", name="Your order")).to_be_visible()
     expect(phone.locator("#total")).to_have_text("CNY 3,999.00")
+    assert unlabelled_inputs(phone) == []  # card, wallet and installment forms alike
     fill_card(phone, approved_last4())
     screenshots(phone, "checkout-card")
     phone.get_by_role("button", name="Pay CNY 3,999.00").click()

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, unlabelled_inputs
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +44,7 @@ def test_an_operator_refunds_part_of_a_payment_and_sees_the_ledger_postings(site
     desktop.get_by_label(re.compile("^Search")).fill("refunded in part")
     desktop.get_by_role("button", name="Search").click()
     desktop.get_by_role("link", name=payment["id"]).click()
+    assert unlabelled_inputs(desktop) == []
     desktop.get_by_label(re.compile("Amount to refund")).fill("500.00")
     desktop.get_by_role("button", name="Refund…").click()
     expect(desktop.get_by_role("heading", name="Refund CNY 500.00?")).to_be_visible()

@@ -30,8 +30,11 @@ def user_create(email: str, operator: bool, merchant_id: str | None, role: str, 
     if operator == bool(merchant_id):
         raise click.UsageError("give exactly one of --operator and --merchant ID")
     kind = Role.OPERATOR if operator else (Role.MERCHANT_ADMIN if role == "admin" else Role.MERCHANT_VIEWER)
+    gw = Gateway.from_settings(Settings.load())
     try:
-        created = create_user(Gateway.from_settings(Settings.load()), email, password, kind, merchant_id)
+        created = create_user(gw, email, password, kind, merchant_id)
     except DomainError as error:
         raise click.ClickException(error.message) from None
+    finally:
+        gw.db.dispose()
     click.echo(f"user {created.id} {created.email}: {created.role.value}{' of ' + created.merchant_id if created.merchant_id else ''}")
