@@ -24,6 +24,7 @@ from gateway.adapters.db.lookup import owned
 from gateway.adapters.db.models import Merchant, Payment
 from gateway.adapters.db.web_models import CheckoutSession
 from gateway.bootstrap import Gateway
+from gateway.domain.cards import check_card
 from gateway.domain.clock import as_utc
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
@@ -308,16 +309,22 @@ def start_installments(gw: Gateway, session_id: str, shopper: Shopper) -> Sessio
             raise InvalidRequest("term_invalid", "Choose one of the terms shown.", "term_months")
     if not shopper.agreed:
         raise InvalidRequest("agreement_missing", "Tick the box to agree to the schedule and the consents.", "agree")
-    customer = customers.register_customer(
-        gw, row.merchant_id, name=shopper.name, mobile=shopper.mobile, id_number=shopper.id_number,
-        identity_consent=customers.ConsentGrant(ConsentKind.IDENTITY, *IDENTITY_CONSENT),
-    )
-    customers.grant_consent(gw, row.merchant_id, customer.id, customers.ConsentGrant(ConsentKind.BANK_CARD, *BANK_CARD_CONSENT))
-    card = saved_cards.start_binding(gw, row.merchant_id, customer.id, card_number=shopper.card_number,
+    # A mistyped card is reported before anyone is registered, so correcting it starts afresh.
+    check_card(shopper.card_number, shopper.exp_month, shopper.exp_year, shopper.cvv, gw.clock().date())
+    customer_id = row.customer_id
+    if customer_id is None:  # a retry on the same page (the bank refused the card) keeps its registration
+        customer_id = customers.register_customer(
+            gw, row.merchant_id, name=shopper.name, mobile=shopper.mobile, id_number=shopper.id_number,
+            identity_consent=customers.ConsentGrant(ConsentKind.IDENTITY, *IDENTITY_CONSENT),
+        ).id
+        customers.grant_consent(gw, row.merchant_id, customer_id, customers.ConsentGrant(ConsentKind.BANK_CARD, *BANK_CARD_CONSENT))
+        with gw.db.unit_of_work() as session:
+            _by_id(session, session_id, lock=True).customer_id = customer_id
+    card = saved_cards.start_binding(gw, row.merchant_id, customer_id, card_number=shopper.card_number,
                                      exp_month=shopper.exp_month, exp_year=shopper.exp_year, cvv=shopper.cvv)
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id, lock=True)
-        row.customer_id, row.saved_card_id, row.term_months = customer.id, card.id, shopper.term_months
+        row.saved_card_id, row.term_months = card.id, shopper.term_months
     return page_session(gw, session_id)
 
 

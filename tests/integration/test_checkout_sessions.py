@@ -2,6 +2,7 @@
 by their merchant only, completed at most once (also under concurrent attempts)."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import timedelta
@@ -140,3 +141,28 @@ def test_the_page_waits_for_the_device_and_the_approval_completes_the_session(sh
     device_confirmations.on_confirmation(shop.gw, waiting.attempt.id, True, reason="approved")
     assert shop.get(f"/v1/checkout/sessions/{session['id']}").json["status"] == "complete"
     assert len(completed_events(shop, session["id"])) == 1
+
+
+def test_installments_a_refused_card_can_be_corrected_without_registering_twice(shop):
+    from datetime import date
+
+    from gateway.domain.sandbox_cards import sandbox_card_number
+    from gateway.domain.sandbox_ids import sandbox_id_number
+    from tests.integration.conftest import approved_last4
+
+    product = shop.post("/v1/installment_products", {"name": "Phone", "terms": [6, 12], "method": "equal_installment", "apr": "12"}).json
+    session = shop.post("/v1/checkout/sessions", {**SESSION, "payment_methods": ["installments"], "installment_product": product["id"]}).json
+    shopper = checkout.Shopper(name="Wang Fang", mobile="13800138000", id_number=sandbox_id_number(date(1991, 2, 3), order=int(approved_last4()) % 998 + 1),
+                               card_number="6222 0000 0000 0001", exp_month=12, exp_year=2031, cvv="123", term_months=12, agreed=True)
+    with pytest.raises(DomainError) as typo:
+        checkout.start_installments(shop.gw, session["id"], shopper)
+    assert typo.value.param == "card_number"
+    with pytest.raises(DomainError) as refused:  # the bank will not bind this one (it says the card expired)
+        checkout.start_installments(shop.gw, session["id"], dataclasses.replace(shopper, card_number=sandbox_card_number("ICBC", "0069")))
+    assert refused.value.param == "card_number"
+    waiting = checkout.start_installments(shop.gw, session["id"], dataclasses.replace(shopper, card_number=sandbox_card_number("ICBC", approved_last4())))
+    assert waiting.installments_card is not None
+    done = checkout.confirm_installments(shop.gw, session["id"], checkout.sandbox_sms_code(shop.gw, session["id"]))
+    assert done.status == "complete"
+    plan = shop.get(f"/v1/installment_plans/{done.installment_plan}").json
+    assert (plan["state"], plan["term_months"]) == ("active", 12)
