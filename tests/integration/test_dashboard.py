@@ -98,3 +98,12 @@ def test_user_create_from_the_command_line(database_url, var_dir, shop):
     assert both.exit_code != 0 and "exactly one" in both.output
     short = runner.invoke(main, ["user", "create", "--operator", "ops@example.com"], env={**env, "PAYGATE_USER_PASSWORD": "short"})
     assert short.exit_code != 0 and "at least 12 characters" in short.output
+
+
+def test_serve_says_where_to_sign_in(monkeypatch):
+    started = []
+    monkeypatch.setattr("os.execvp", lambda program, argv: started.append(argv))
+    result = CliRunner().invoke(main, ["serve", "--bind", "127.0.0.1:8123"])
+    assert result.exit_code == 0, result.output
+    assert "dashboard sign-in at http://127.0.0.1:8123/dashboard/sign-in" in result.output
+    assert "gunicorn" in started[0]
