@@ -49,6 +49,7 @@ from gateway.adapters.db.schema import upgrade  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.banks import bank_by_code  # noqa: E402
 from gateway.domain.sandbox_cards import sandbox_card_number  # noqa: E402
+from gateway.sdk.client import Paygate, PaygateError  # noqa: E402
 from gateway.bootstrap import Gateway  # noqa: E402
 from gateway.services.ledger import verify  # noqa: E402
 from gateway.services.merchants import create_merchant  # noqa: E402
@@ -97,6 +98,7 @@ def main() -> None:
 class Bench:
     def __init__(self, gw: Gateway, merchant_id: str, secret_key: str, env: dict, tmp: Path, args) -> None:
         self.gw, self.merchant_id, self.env, self.tmp, self.args = gw, merchant_id, env, tmp, args
+        self.secret_key = secret_key
         self.headers = {"Authorization": f"Bearer {secret_key}", "Idempotency-Key": "bench-{item}"}
         self.payments_sent = 0  # every payment request answered, in every phase
         self.payments_ok: list[str] = []  # the tokens whose payment request got a 200
@@ -177,17 +179,16 @@ class Bench:
     def replay(self, port: int, items: list[str]) -> None:
         """Send some answered payment requests again, same Idempotency-Key: the stored response
         (the same payment) must come back, and no new payment."""
+        client = Paygate(f"http://127.0.0.1:{port}", self.secret_key)
         for item in items:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("POST", "/v1/payments", PAYMENT_BODY.replace("{item}", item),
-                         {k: v.replace("{item}", item) for k, v in self.headers.items()} | {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            body = json.loads(response.read())
-            conn.close()
+            try:
+                answer = client.create_payment(10000, item, confirm=True, idempotency_key=f"bench-{item}")
+            except PaygateError:
+                self.replays.append((item, False))
+                continue
             with self.gw.db.unit_of_work() as session:
                 stored = session.execute(text("SELECT id FROM payments WHERE card_token_id = :t"), {"t": item}).scalar_one()
-            self.replays.append((item, response.status == 200 and response.getheader("Idempotent-Replayed") == "true"
-                                 and body.get("id") == stored))
+            self.replays.append((item, answer.headers.get("Idempotent-Replayed") == "true" and answer.get("id") == stored))
 
 
 def report(bench: Bench, workers: int, results: tuple, args) -> None:

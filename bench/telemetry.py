@@ -31,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -53,7 +54,7 @@ from device_agents import wire  # noqa: E402
 from device_agents.keys import csr_pem, new_signing_key, new_tls_key, save_private_key  # noqa: E402
 from gateway.adapters import signatures  # noqa: E402
 from gateway.adapters.db.schema import upgrade  # noqa: E402
-from gateway.adapters.mqtt.broker_config import write_broker_config  # noqa: E402
+from gateway.adapters.mqtt.broker_config import default_broker_user, write_broker_config  # noqa: E402
 from gateway.adapters.pki import CertificateAuthority  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.devices import GATEWAY_IDENTITY, DeviceKind  # noqa: E402
@@ -85,9 +86,11 @@ def main() -> None:
 
     with bench_database() as url, tempfile.TemporaryDirectory(prefix="paygate-bench-tel-") as workdir:
         work = Path(workdir)
+        work.chmod(0o755)  # the broker's user (Mosquitto drops to it when started as root) reads its files here
         ca = make_ca(work / "ca")
         port = free_port()
-        broker = start_mosquitto(write_broker_config(ca, work / "broker", port, persistence_dir=work).read_text(), port)
+        broker = start_mosquitto(write_broker_config(ca, work / "broker", port, persistence_dir=work / "broker-data",
+                                                     broker_user=default_broker_user()).read_text(), port)
         env = {**os.environ, "PAYGATE_DATABASE_URL": url, "PAYGATE_PKI_DIR": str(ca.directory),
                "PAYGATE_MQTT_URL": f"mqtts://127.0.0.1:{port}", "PAYGATE_VAR_DIR": str(work / "var"),
                "PYTHONPATH": str(REPO)}
@@ -160,10 +163,10 @@ def make_fleet(gw: Gateway, root: Path, args) -> list[BenchDevice]:
         (home / "tls.cert.pem").write_text("".join(enrolled.certificate_chain))
         (home / "ca.cert.pem").write_text(enrolled.ca_certificate)
         now_ms = int(time.time() * 1000)
-        envelopes = [wire.seal(signing_key, enrolled.device.id, seq, now_ms + seq, wire.TELEMETRY,
+        envelopes = [wire.seal(signing_key, enrolled.id, seq, now_ms + seq, wire.TELEMETRY,
                                {"run_seconds_total": seq * 60, "energy_wh_total": seq * 7, "health": "ok"})
                      for seq in range(1, args.messages + 1)]
-        fleet.append(BenchDevice(enrolled.device.id, home, envelopes))
+        fleet.append(BenchDevice(enrolled.id, home, envelopes))
     return fleet
 
 
@@ -259,9 +262,8 @@ def thread_cpu(process: subprocess.Popen) -> dict[str, float]:
     logs their ids), the rest summed as "other"."""
     roles = {}
     for line in process.log_path.read_text().splitlines():
-        if " threads: " in line:
-            for pair in line.split(" threads: ", 1)[1].split():
-                role, tid = pair.split("=")
+        if " threads: " in line:  # a JSON log line: {"event": "ingest NAME threads: network=123", ...}
+            for role, tid in re.findall(r"(\w+)=(\d+)", line.split(" threads: ", 1)[1]):
                 roles[int(tid)] = role
     seconds: dict[str, float] = {}
     for task in Path(f"/proc/{process.pid}/task").iterdir():

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from device_agents.agent import Agent, Identity
 from device_agents.enroll import EnrollmentError, enroll, http_enroller
@@ -20,7 +22,9 @@ from device_agents.fleet import Fleet, enroll_fleet
 from device_agents.payg import PaygLock
 from device_agents.profiles import profile_for
 
-DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME", "var/agent")
+# Local files live under PAYGATE_VAR_DIR, like the gateway's.
+VAR_DIR = os.environ.get("PAYGATE_VAR_DIR") or "var"
+DEFAULT_HOME = os.environ.get("PAYGATE_AGENT_HOME") or os.path.join(VAR_DIR, "agent")
 gateway_option = click.option("--gateway", "gateway_url", default=lambda: os.environ.get("PAYGATE_GATEWAY_URL", "http://127.0.0.1:8000"),
                               show_default="PAYGATE_GATEWAY_URL or http://127.0.0.1:8000")
 key_option = click.option("--api-key", default=lambda: os.environ.get("PAYGATE_API_KEY"), required=True,
@@ -137,7 +141,8 @@ def token_command(home: str, digits: tuple[str, ...]) -> None:
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of traffic.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between telemetry messages per device.")
 @click.option("--kind", "kinds", type=click.Choice(["phone", "iot", "mixed"]), default="mixed", show_default=True)
-@click.option("--home", default="var/fleet", show_default=True, help="Holds one agent home per device (reused).")
+@click.option("--home", default=os.path.join(VAR_DIR, "fleet"), show_default=True,
+              help="Holds one agent home per device (reused).")
 @click.option("--approve-probability", default=0.9, show_default=True)
 @click.option("--auto-approve-limit", default=50_000, show_default=True)
 @gateway_option
@@ -151,17 +156,12 @@ def simulate_command(count: int, duration: float, interval: float, kinds: str, h
     stored_before, rejected_before = _gateway_counts(gateway_url, api_key, device_ids, expected=0)
     fleet = Fleet(homes, interval=interval, broker_url=broker_url, approve_probability=approve_probability,
                   auto_approve_limit=auto_approve_limit)
-    with click.progressbar(length=int(duration * 10), label=f"{count} devices", show_pos=False,
-                           item_show_func=lambda _: _progress_line(fleet)) as bar:
-        shown = [0]
-
-        def tick(elapsed: float) -> None:
-            target = int(elapsed * 10)
-            bar.update(target - shown[0], current_item=True)
-            shown[0] = target
-
-        summary = fleet.run(duration, on_tick=tick)
-        bar.update(int(duration * 10) - shown[0])
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[line]}"))
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task(f"{count} devices", total=duration, line="")
+        summary = fleet.run(duration, on_tick=lambda elapsed: bar.update(task, completed=elapsed, line=_progress_line(fleet)))
+        bar.update(task, completed=duration, line=_progress_line(fleet))
     fleet.close()
     stored, rejected = _gateway_counts(gateway_url, api_key, device_ids, expected=(stored_before or 0)
                                        + (rejected_before or 0) + summary.acked)

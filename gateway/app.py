@@ -1,14 +1,13 @@
 """The Flask application factory: `gunicorn 'gateway.app:create_app()'`."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 
-from gateway.entrypoints.api import balance, banks, customers, health, installments, payments, refunds, tokens
+from gateway.entrypoints.api import balance, banks, customers, health, installments, metrics, observability, payments, refunds, tokens
 from gateway.entrypoints.api import checkout as checkout_api
 from gateway.entrypoints.api import devices as device_api
+from gateway.entrypoints.api import sandbox as sandbox_api
 from gateway.entrypoints.api import webhooks as webhook_api
 from gateway.entrypoints.api.edge_guard import EdgeGuard
 from gateway.entrypoints.api.errors import error_response
@@ -18,6 +17,7 @@ from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
 from gateway.bootstrap import Gateway
+from gateway.observability import logs
 from gateway.web import init_web
 
 
@@ -28,10 +28,17 @@ class Api(SmorestApi):
         return error_response(error)
 
 
+class Paygate(Flask):
+    def log_exception(self, exc_info) -> None:
+        # The error handler (entrypoints/api/errors.py) logs an unhandled exception, once; Flask
+        # would log it a second time here.
+        pass
+
+
 def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Flask:
     settings = gateway.settings if gateway else Settings.load(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = Flask("paygate")
+    logs.ensure_configured(settings.log_format, settings.log_level)
+    app = Paygate("paygate")
     app.config.update(
         API_TITLE="paygate",
         API_VERSION="v1",
@@ -45,9 +52,13 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
             "info": {"description": "Payment and installment gateway. Amounts are integer fen."},
         },
     )
-    app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
+    gw = app.extensions["paygate"] = gateway or Gateway.from_settings(settings)
+    if gw.sandbox_clock is not None:
+        app.before_request(gw.refresh_clock)  # a clock moved by another process shows at once
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
-    for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp):
+    observability.install(app)
+    for blueprint in (tokens.blp, payments.blp, refunds.blp, balance.blp, customers.blp, installments.blp, banks.blp, health.blp,
+                      metrics.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
     api.register_blueprint(checkout_api.blp)
@@ -56,8 +67,9 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(blueprint)
     if settings.sandbox_endpoints:
         api.register_blueprint(banks.sandbox)
+        api.register_blueprint(sandbox_api.blp)
     app.register_error_handler(DomainError, error_response)
-    build_limiter(app, settings)
-    init_web(app, app.extensions["paygate"])
+    limiter = build_limiter(app, settings)
+    init_web(app, gw, limiter)
     app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors import SANDBOX_FAMILIES, SANDBOX_WALLETS
 from gateway.adapters.connectors.base import PaymentConnector
+from gateway.adapters.connectors.timed import TimedConnector
 from gateway.adapters.db.engine import Database
+from gateway.adapters.db.models import Payment
+from gateway.adapters.db.sandbox_clock import SandboxClock, system_clock
 from gateway.adapters.vault import Vault, vault_from_env
 from gateway.config import Settings
 from gateway.domain.banks import Bank
-
-
-def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
+from gateway.services import checkout, installment_plans, payments
+from gateway.services.installment_store import SqlInstallmentStore
+from gateway.services.payment_store import SqlPaymentStore
+from gateway.services.ports import InstallmentStore, PaymentStore
 
 
 @dataclass
@@ -23,6 +28,8 @@ class Gateway:
     db: Database
     vault: Vault
     clock: Callable[[], datetime] = field(default=system_clock)
+    # Test mode (sandbox_endpoints): the clock POST /v1/sandbox/clock moves, also `clock` then.
+    sandbox_clock: SandboxClock | None = None
     # connector name -> connector; built from the bank families unless given
     connectors: dict[str, PaymentConnector] = field(default_factory=dict)
 
@@ -37,10 +44,10 @@ class Gateway:
                     self.vault.derive_secret(f"sandbox-bank:{family}"),
                     self.settings.sandbox_latency_ms,
                 )
-                self.connectors[connector.name] = connector
+                self.connectors[connector.name] = TimedConnector(connector)
             for wallet_class in SANDBOX_WALLETS.values():
                 wallet = wallet_class(self.db, lambda: self.clock(), self.settings.sandbox_latency_ms)
-                self.connectors[wallet.name] = wallet
+                self.connectors[wallet.name] = TimedConnector(wallet)
 
     @property
     def wallets(self) -> dict[str, PaymentConnector]:
@@ -48,12 +55,24 @@ class Gateway:
         return {provider: self.connectors[cls.name] for provider, cls in SANDBOX_WALLETS.items()}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Gateway:
+    def from_settings(cls, settings: Settings, base_clock: Callable[[], datetime] = system_clock) -> Gateway:
+        """The clock port: `base_clock` (the system clock), or in test mode the sandbox clock that
+        adds the offset stored in the database to it (the same time for every process)."""
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        sandbox_clock = SandboxClock(db, base_clock) if settings.sandbox_endpoints else None
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=db,
             vault=vault_from_env(settings.env, settings.vault_key_file),
+            clock=sandbox_clock or base_clock,
+            sandbox_clock=sandbox_clock,
         )
+
+    def refresh_clock(self) -> None:
+        """Re-read the sandbox clock (nothing to do on the system clock): at the start of every
+        request and worker pass, so a move is seen by the next one in every process."""
+        if self.sandbox_clock is not None:
+            self.sandbox_clock.refresh()
 
     def connector(self, name: str) -> PaymentConnector:
         """The connector a stored payment went through."""
@@ -62,3 +81,26 @@ class Gateway:
     def connector_for_bank(self, bank: Bank) -> PaymentConnector:
         """The card's bank decides the connector."""
         return self.connectors[SANDBOX_FAMILIES[bank.family].name]
+
+    # ---- the rows the use cases read and write, on a unit of work's session ----
+
+    def payment_store(self, session: Session) -> PaymentStore:
+        return SqlPaymentStore(session, self)
+
+    def installment_store(self, session: Session) -> InstallmentStore:
+        return SqlInstallmentStore(session, self)
+
+    # ---- who hears what: the use cases that build on others are told, not called by name ----
+
+    def payment_settled(self, session: Session, payment: Payment) -> None:
+        """A payment of an installment plan reached its outcome: the plan books it."""
+        installment_plans.payment_settled(self, session, payment)
+
+    def checkout_payment_settled(self, session: Session, payment: Payment) -> None:
+        """A payment made on a hosted checkout page reached its outcome: a success completes the
+        session."""
+        checkout.payment_settled(self, session, payment)
+
+    def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
+        """The buyer's device answered: the payment goes on to its bank, or fails."""
+        payments.device_answered(self, payment_id, approved, reason)

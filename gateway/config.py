@@ -1,4 +1,6 @@
-"""Settings from the environment (PAYGATE_*), overridable by a dict for tests and tools."""
+"""Settings from the environment (PAYGATE_*), overridable by a dict for tests and tools.
+
+Every field is read from PAYGATE_<FIELD NAME IN CAPITALS>; docs/operations.md lists them all."""
 from __future__ import annotations
 
 import os
@@ -9,8 +11,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite:///var/paygate.db"
+    # Empty: the embedded default, a SQLite file in var_dir.
+    database_url: str = ""
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # The home of every local file: the default SQLite database, the development vault keys, the
+    # demo's PKI and devices, settlement files, gunicorn's metrics directory.
     var_dir: Path = Path("var")
     # Merchant discount rate taken from every capture unless a merchant has its own.
     default_discount_rate: Decimal = Decimal("0.006")
@@ -27,7 +32,7 @@ class Settings:
     installment_credit_limit: int = 3_000_000
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 5
-    # Devices and MQTT (issue 5): the deployment's CA directory (private key git-ignored), the broker
+    # Devices and MQTT: the deployment's CA directory (private key git-ignored), the broker
     # address handed to devices at enrollment, and how far a device's clock may run ahead of ours /
     # how old a buffered message may be (the dedupe records are kept at least that long).
     pki_dir: Path = Path("certs/ca")
@@ -43,11 +48,22 @@ class Settings:
     rate_limit_failed_auth_per_key_prefix: str = "30 per minute"
     rate_limit_tokenization: str = "120 per minute"
     rate_limit_namespace: str = "paygate"
+    # Failed dashboard sign-ins per account (the e-mail typed) and per client address.
+    rate_limit_sign_in_per_account: str = "5 per 15 minutes"
+    rate_limit_sign_in_per_address: str = "20 per 15 minutes"
+    # Webhooks: per-call time-out and deliveries claimed at a time by the `webhooks` queue, and
+    # whether endpoints may be loopback/private addresses (unset: only in test mode).
+    webhook_timeout_seconds: float = 10.0
+    webhook_batch: int = 10
+    webhook_allow_private_networks: bool | None = None
+    # Log lines: "json" (one object per line, for a log pipeline) or "console" (for humans).
+    log_format: str = "json"
+    log_level: str = "INFO"
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> Settings:
-        env = dict(os.environ)
+        env = with_secret_files(dict(os.environ))
         values: dict = {}
         for spec in fields(cls):
             if spec.name == "env":
@@ -59,9 +75,32 @@ class Settings:
             values[name.lower()] = _convert(name.lower(), value) if isinstance(value, str) else value
         return cls(env=env, **values)
 
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.var_dir / 'paygate.db'}")
+
     @property
     def vault_key_file(self) -> Path:
         return self.var_dir / "dev-vault-keys.json"
+
+
+def _truthy(raw: str) -> bool:
+    return raw.strip().lower() not in ("0", "false", "no", "off", "")
+def with_secret_files(env: dict[str, str]) -> dict[str, str]:
+    """PAYGATE_X_FILE=/run/secrets/x makes the file's content PAYGATE_X (Docker and Kubernetes
+    secrets), unless PAYGATE_X itself is set.
+
+    >>> import tempfile, pathlib
+    >>> secret = pathlib.Path(tempfile.mkdtemp()) / "keys"
+    >>> _ = secret.write_text("v1:abc\\n")
+    >>> with_secret_files({"PAYGATE_VAULT_KEYS_FILE": str(secret)})["PAYGATE_VAULT_KEYS"]
+    'v1:abc'
+    """
+    for name, path in list(env.items()):
+        target = name.removesuffix("_FILE")
+        if name.startswith("PAYGATE_") and target != name and path and not env.get(target):
+            env[target] = Path(path).read_text().strip()
+    return env
 
 
 _TYPES = {
@@ -72,11 +111,16 @@ _TYPES = {
     "max_body_bytes": int,
     "installment_credit_limit": int,
     "db_pool_size": int,
-    "sandbox_endpoints": lambda raw: raw.strip().lower() not in ("0", "false", "no", "off", ""),
+    "sandbox_endpoints": _truthy,
     "pki_dir": Path,
     "device_clock_skew_seconds": int,
     "device_max_message_age_seconds": int,
     "confirmation_ttl_seconds": int,
+    "webhook_timeout_seconds": float,
+    "webhook_batch": int,
+    "webhook_allow_private_networks": lambda raw: None if not raw.strip() else _truthy(raw),
+    "log_format": lambda raw: raw.strip().lower(),
+    "log_level": lambda raw: raw.strip().upper(),
 }
 
 

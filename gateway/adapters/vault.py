@@ -104,6 +104,11 @@ class DataKey:
 # For development, a key file under ./var is generated on first run and never committed.
 
 
+def new_production_keys() -> dict[str, str]:
+    """Fresh PAYGATE_VAULT_KEYS and PAYGATE_INDEX_KEY values for a secret store."""
+    return {"PAYGATE_VAULT_KEYS": f"v1:{_b64e(secrets.token_bytes(32))}", "PAYGATE_INDEX_KEY": _b64e(secrets.token_bytes(32))}
+
+
 def parse_key_list(text: str) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):

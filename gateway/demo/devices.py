@@ -7,22 +7,16 @@ per-device ACL, CRL) on a free loopback port, started and stopped here. amqtt, t
 broker, cannot stand in for it: it speaks MQTT 3.1.1 only (agents and ingest speak MQTT 5 with
 persistent sessions and shared subscriptions) and its certificate plugin checks a SPIFFE URI, not
 the CN, with no CRL. Without Mosquitto the demo therefore says so and feeds the agents' signed
-envelopes straight into ingest's verification (gateway.services.device_ingest): real keys, real
+envelopes straight into ingest's verification (gateway.entrypoints.mqtt.loopback): real keys, real
 envelopes, real checks, no broker.
 
-`show_devices(gw, base_url, merchant_secret_key)` is called by gateway/demo.py; tests call it too.
+`show_devices(gw, base_url, merchant_secret_key)` is called by `paygate demo`; tests call it too.
 """
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import re
 import secrets
 import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -32,22 +26,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptography import x509
-from sqlalchemy import select
-
 from device_agents import wire
 from device_agents.agent import Agent, Backoff, Identity
 from device_agents.enroll import enroll, http_enroller
 from device_agents.keys import load_private_key
 from device_agents.profiles import ConfirmationRequest, Profile, profile_for
-from gateway.adapters.pki import CertificateAuthority
-from gateway.adapters.mqtt.mosquitto import find_mosquitto, free_port
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.domain.banks import bank_by_code
-from gateway.domain.devices import GATEWAY_IDENTITY
+from gateway.domain.clock import BEIJING
 from gateway.domain.money import format_cny
 from gateway.domain.sandbox_cards import sandbox_card_number
-from gateway.bootstrap import Gateway, system_clock
+from gateway.entrypoints.cli.devices import ensure_device_ca
+from gateway.entrypoints.mqtt.local_broker import LocalMosquitto, find_mosquitto
+from gateway.entrypoints.mqtt.loopback import Loopback
+from gateway.entrypoints.workers.runner import run
+from gateway.sdk.client import Paygate
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +51,7 @@ PAYMENT_AMOUNT = 29_900  # fen
 # Loggers whose warnings this part of the demo provokes on purpose (the rejected messages, ingest
 # disconnecting at the end); the printed lines report those events instead.
 QUIET_LOGGERS = ("gateway.services.device_ingest", "gateway.entrypoints.mqtt.ingest", "gateway.entrypoints.mqtt.command_relay")
+Out = Callable[[str], None]
 
 
 def demo_pki_dir(settings: Settings) -> Path:
@@ -66,21 +60,20 @@ def demo_pki_dir(settings: Settings) -> Path:
     return settings.pki_dir if "PAYGATE_PKI_DIR" in settings.env else settings.var_dir / "pki"
 
 
-def show_devices(gw: Gateway, base_url: str, merchant_secret_key: str, out: Callable[[str], None] = print) -> bool:
+def show_devices(gw: Gateway, base_url: str, merchant_secret_key: str, out: Out = print) -> bool:
     """Run the device part of the demo against the running gateway (HTTP at base_url, and `gw` for
     the in-process ingest); True if every step did what it should. Starts and stops everything it
     needs; leaves the CA (gw.settings.pki_dir) and the agents' homes (var/demo-devices)."""
-    from gateway.demo import Client  # gateway.demo imports this module
-
     out("\ndevices (a phone and an IoT meter: signed telemetry, a payment confirmed on the phone):")
-    shop = Client(base_url, merchant_secret_key)
-    broker: Mosquitto | None = None
+    shop = Paygate(base_url, merchant_secret_key)
+    broker: LocalMosquitto | None = None
     agents: list[Agent] = []
     try:
-        with _device_time(gw), _quiet(QUIET_LOGGERS):
-            ca, made = ensure_device_ca(Path(gw.settings.pki_dir))
-            out(f"  device CA in {ca.directory}: {made}")
-            broker = _start_broker(ca, Path(gw.settings.var_dir), out)
+        with _quiet(QUIET_LOGGERS):
+            _to_device_time(shop, out)
+            pki_dir = Path(gw.settings.pki_dir)
+            out(f"  device CA in {pki_dir}: {ensure_device_ca(pki_dir)}")
+            broker = _start_broker(pki_dir, Path(gw.settings.var_dir), out)
             phone, meter = _enroll_pair(gw, base_url, merchant_secret_key, broker, agents, out)
             if broker is not None:
                 return _over_broker(gw, shop, broker, phone, meter, out)
@@ -97,41 +90,20 @@ def show_devices(gw: Gateway, base_url: str, merchant_secret_key: str, out: Call
             out("  broker stopped")
 
 
-# ---- the CA and the broker -------------------------------------------------------------------
-
-def ensure_device_ca(pki_dir: Path, hosts: tuple[str, ...] = (HOST, "localhost")) -> tuple[CertificateAuthority, str]:
-    """What `paygate certs setup` makes, made only where missing or expiring: the CA, the broker's
-    server certificate and the gateway's client certificate; the CRL is re-published each time
-    (brokers refuse everyone once it expires). Returns the CA and what was done, for the record."""
-    done = []
-    if (pki_dir / "ca.key.pem").exists():
-        ca = CertificateAuthority.open(pki_dir)
-        done.append("existing CA")
-    else:
-        ca = CertificateAuthority.create(pki_dir)
-        done.append("CA created")
-    for name, common_name, server_names in (("broker", hosts[0], hosts), ("gateway", GATEWAY_IDENTITY, ())):
-        if _needs_certificate(ca, name):
-            ca.issue_service(name, common_name, server_names)
-            done.append(f"{name} certificate issued")
-    ca.publish_crl()
-    done.append("CRL published")
-    return ca, ", ".join(done)
+def _to_device_time(shop: Paygate, out: Out) -> None:
+    """Devices stamp their messages with real time, and ingest judges freshness (and confirmation
+    requests their expiry) by the gateway's clock: this part runs on real time."""
+    if shop.sandbox_clock()["offset_seconds"]:
+        shop.reset_clock()
+        out("  devices stamp real time: the sandbox clock goes back to it (POST /v1/sandbox/clock reset)")
 
 
-def _needs_certificate(ca: CertificateAuthority, name: str) -> bool:
-    cert_path, key_path = ca.service_paths(name)
-    if not (cert_path.exists() and key_path.exists()):
-        return True
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    soon = datetime.now(timezone.utc) + timedelta(days=7)
-    return certificate.issuer != ca.certificate.subject or certificate.not_valid_after_utc < soon
+# ---- the broker ------------------------------------------------------------------------------
 
-
-def _start_broker(ca: CertificateAuthority, var_dir: Path, out) -> Mosquitto | None:
+def _start_broker(pki_dir: Path, var_dir: Path, out: Out) -> LocalMosquitto | None:
     binary = find_mosquitto()
     if binary:
-        broker = Mosquitto(binary, ca, var_dir)
+        broker = LocalMosquitto(binary, pki_dir, var_dir)
         try:
             broker.start()
         except (OSError, RuntimeError) as exc:
@@ -145,69 +117,8 @@ def _start_broker(ca: CertificateAuthority, var_dir: Path, out) -> Mosquitto | N
         out("  no mosquitto binary here (apt-get install mosquitto)")
     out("  amqtt cannot stand in: MQTT 3.1.1 only (our agents and ingest speak MQTT 5, shared subscriptions),"
         " no CN-as-username, no CRL;")
-    out("  so no broker: the agents' signed envelopes go straight to ingest's checks (gateway.services.device_ingest)")
+    out("  so no broker: the agents' signed envelopes go straight to ingest's checks (gateway.entrypoints.mqtt.loopback)")
     return None
-
-
-class Mosquitto:
-    """Mosquitto with the configuration `paygate certs broker-config` renders, on a free loopback
-    port, in a scratch directory under var/ (config, ACL, log, persistence) removed by stop()."""
-
-    def __init__(self, binary: str, ca: CertificateAuthority, var_dir: Path) -> None:
-        self.binary, self.ca = binary, ca
-        var_dir.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix="demo-broker-", dir=var_dir)).resolve()
-        self.port = 0
-        self.version = "?"
-        self._process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtts://{HOST}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        from gateway.adapters.mqtt.broker_config import write_broker_config
-
-        self.port = free_port()
-        conf = write_broker_config(self.ca, self.workdir, self.port, HOST, persistence_dir=self.workdir)
-        if os.geteuid() == 0:
-            # As root, Mosquitto drops to the `mosquitto` user before it reads the TLS files, which
-            # are ours and 0600: stay root (only for this throwaway loopback broker).
-            conf.write_text("user root\n" + conf.read_text())
-        log_path = self.workdir / "mosquitto.log"
-        with open(log_path, "wb") as log_file:
-            self._process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, cwd=self.workdir)
-        atexit.register(self.stop)  # if the demo dies before its finally blocks run
-        deadline = time.monotonic() + timeout
-        while not _port_open(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(f"mosquitto did not start on {HOST}:{self.port}: {tail}")
-            time.sleep(0.05)
-        found = re.search(r"mosquitto version (\S+)", log_path.read_text(errors="replace"))
-        self.version = found.group(1) if found else "?"
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        atexit.unregister(self.stop)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 # ---- enrollment ------------------------------------------------------------------------------
@@ -230,8 +141,8 @@ class MinutePerReading:
         return self.inner.decide(request)
 
 
-def _enroll_pair(gw: Gateway, base_url: str, key: str, broker: Mosquitto | None, agents: list[Agent],
-                 out) -> tuple[Agent, Agent]:
+def _enroll_pair(gw: Gateway, base_url: str, key: str, broker: LocalMosquitto | None, agents: list[Agent],
+                 out: Out) -> tuple[Agent, Agent]:
     """Enroll a phone (ES256) and an IoT meter (EdDSA) through POST /v1/devices the way
     `paygate-agent enroll` does: keys made in each device's home, never sent."""
     root = Path(gw.settings.var_dir) / "demo-devices"
@@ -253,11 +164,10 @@ def _enroll_pair(gw: Gateway, base_url: str, key: str, broker: Mosquitto | None,
 
 # ---- with a broker ---------------------------------------------------------------------------
 
-def _over_broker(gw: Gateway, shop, broker: Mosquitto, phone: Agent, meter: Agent, out) -> bool:
+def _over_broker(gw: Gateway, shop: Paygate, broker: LocalMosquitto, phone: Agent, meter: Agent, out: Out) -> bool:
     from gateway.entrypoints.mqtt.ingest import SUBSCRIPTIONS, IngestLoop
 
-    ingest = IngestLoop(gw, f"demo-{secrets.token_hex(3)}", broker_url=broker.url,
-                        batch_size=200, batch_wait=0.01)
+    ingest = IngestLoop(gw, f"demo-{secrets.token_hex(3)}", broker_url=broker.url, batch_size=200, batch_wait=0.01)
     stop_ingest = threading.Event()
     ingest_thread = threading.Thread(target=ingest.run, args=(stop_ingest,), name="demo-ingest", daemon=True)
     ingest_thread.start()
@@ -265,76 +175,10 @@ def _over_broker(gw: Gateway, shop, broker: Mosquitto, phone: Agent, meter: Agen
         if not ingest.connected.wait(10):
             raise RuntimeError("ingest did not connect to the broker")
         out(f"  ingest {ingest.name} in-process, subscribed to {SUBSCRIPTIONS[0]} and .../confirmations")
-
-        # Telemetry for RUN_SECONDS, and meanwhile a payment that waits for the phone.
-        stop_agents = threading.Event()
-        threads = [threading.Thread(target=agent.run, args=(stop_agents,), name=f"agent-{agent.device_id}", daemon=True)
-                   for agent in (phone, meter)]
-        for thread in threads:
-            thread.start()
-        try:
-            _wait(lambda: phone.ready and meter.ready, 10, "the agents to connect")
-            started = time.monotonic()
-            payment = _pay_with_confirmation(gw, shop, phone.device_id)
-            first_status = payment["status"]
-            deadline = started + 15
-            while time.monotonic() < deadline and (payment["status"] == "requires_action"
-                                                   or time.monotonic() - started < RUN_SECONDS):
-                time.sleep(0.1)
-                payment = shop.get(f"/v1/payments/{payment['id']}")
-            elapsed = time.monotonic() - started
-        finally:
-            stop_agents.set()
-            for thread in threads:
-                thread.join(10)
-                if thread.is_alive():
-                    raise RuntimeError(f"{thread.name} did not stop")
-        for agent in (phone, meter):
-            agent.telemetry_interval = 0  # no new readings: send what is left
-            agent.drain(10)
-
-        sent = phone.stats.sent + meter.stats.sent
-        acked = phone.stats.acked + meter.stats.acked
-        _wait(lambda: _stored(shop, phone, meter) >= acked, 10, "ingest to store every acked message")
-        ok = payment["status"] == "succeeded" and first_status == "requires_action"
-        answer = "phone approved (signed, over MQTT)" if phone.stats.confirmations else "no answer from the phone"
-        out(f"  payment {payment['id']} {format_cny(payment['amount'])} with confirmation on the phone: {first_status}"
-            f" -> {answer} -> {payment['status']}"
-            + (f" ({payment.get('failure_code')})" if payment.get("failure_code") else ""))
-        stored, rejected = _stored(shop, phone, meter), _rejected(shop, phone, meter)
-        out(f"  telemetry for {elapsed:.1f} s (a reading per device every {TELEMETRY_INTERVAL:g} s, each a simulated"
-            f" minute): sent {sent}, acked {acked}, stored {stored}, rejected {rejected}")
-        ok = ok and stored == acked and rejected == 0 and phone.outbox.count() == meter.outbox.count() == 0
+        ok = _telemetry_and_confirmation(shop, phone, meter, out)
         _show_devices_and_usage(shop, phone, meter, out)
-
-        # Rejections: each is counted on the device it names by topic, and by ingest.
-        replayed = _capture_next_telemetry(phone)
-        stored_before = _device(shop, phone)["messages_stored"]
-        if not phone.drain(10):
-            raise RuntimeError("the phone's last reading was not acked")
-        _wait(lambda: _device(shop, phone)["messages_stored"] > stored_before, 10, "the phone's last reading")
-        before = _device(shop, phone)["messages_rejected"]
-        _publish_as(phone.identity, f"{phone.device_id}-replay", broker, wire.telemetry_topic(phone.device_id),
-                    replayed.envelope)
-        after = _wait_for_count(shop, phone, before + 1)
-        out(f"  phone's message #{replayed.seq} sent again, same bytes, phone's own certificate: broker passed it, "
-            f"ingest rejected it ({_last_reason(ingest, 'duplicate_sequence')}); phone rejected {before} -> {after}")
-        ok = ok and after == before + 1
-
-        forged = _naming_other_device(meter, phone.device_id)
-        before = _device(shop, meter)["messages_rejected"]
-        _publish_as(meter.identity, f"{meter.device_id}-forger", broker, wire.telemetry_topic(meter.device_id), forged)
-        after = _wait_for_count(shop, meter, before + 1)
-        out(f"  meter signs a message naming the phone, on its own topic: ingest rejected it "
-            f"({_last_reason(ingest, 'device_mismatch')}); meter rejected {before} -> {after}")
-        ok = ok and after == before + 1
-
-        refusal = _publish_as(meter.identity, f"{meter.device_id}-forger", broker,
-                              wire.telemetry_topic(phone.device_id), forged)
-        refused = refusal is not None and refusal.is_failure
-        out(f"  meter publishing on the phone's topic: {f'refused by the broker ({refusal})' if refused else 'NOT refused'}")
-        ok = ok and refused
-
+        ok = _replay_over_broker(shop, broker, ingest, phone, out) and ok
+        ok = _forgeries_over_broker(shop, broker, ingest, phone, meter, out) and ok
         stats = ingest.stats
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.rejections.items()))
         out(f"  ingest: received {stats.received}, stored {stats.stored}, rejected {stats.rejected} ({reasons})")
@@ -345,7 +189,83 @@ def _over_broker(gw: Gateway, shop, broker: Mosquitto, phone: Agent, meter: Agen
         ingest_thread.join(10)
 
 
-def _publish_as(identity: Identity, client_id: str, broker: Mosquitto, topic: str, payload: bytes,
+def _telemetry_and_confirmation(shop: Paygate, phone: Agent, meter: Agent, out: Out) -> bool:
+    """Telemetry for RUN_SECONDS, and meanwhile a payment that waits for the phone."""
+    with _running(phone, meter):
+        _wait(lambda: phone.ready and meter.ready, 10, "the agents to connect")
+        started = time.monotonic()
+        payment = _pay_with_confirmation(shop, phone.device_id)
+        first_status = payment["status"]
+        while time.monotonic() < started + 15 and (payment["status"] == "requires_action"
+                                                   or time.monotonic() - started < RUN_SECONDS):
+            time.sleep(0.1)
+            payment = shop.retrieve_payment(payment["id"])
+        elapsed = time.monotonic() - started
+    for agent in (phone, meter):
+        agent.telemetry_interval = 0  # no new readings: send what is left
+        agent.drain(10)
+    sent = phone.stats.sent + meter.stats.sent
+    acked = phone.stats.acked + meter.stats.acked
+    _wait(lambda: _stored(shop, phone, meter) >= acked, 10, "ingest to store every acked message")
+    answer = "phone approved (signed, over MQTT)" if phone.stats.confirmations else "no answer from the phone"
+    out(f"  payment {payment['id']} {format_cny(payment['amount'])} with confirmation on the phone: {first_status}"
+        f" -> {answer} -> {payment['status']}" + (f" ({payment.get('failure_code')})" if payment.get("failure_code") else ""))
+    stored, rejected = _stored(shop, phone, meter), _rejected(shop, phone, meter)
+    out(f"  telemetry for {elapsed:.1f} s (a reading per device every {TELEMETRY_INTERVAL:g} s, each a simulated"
+        f" minute): sent {sent}, acked {acked}, stored {stored}, rejected {rejected}")
+    return (payment["status"] == "succeeded" and first_status == "requires_action" and stored == acked
+            and rejected == 0 and phone.outbox.count() == meter.outbox.count() == 0)
+
+
+@contextmanager
+def _running(*agents: Agent) -> Iterator[None]:
+    """The agents' loops in threads (publishing, answering prompts) until the block ends."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=agent.run, args=(stop,), name=f"agent-{agent.device_id}", daemon=True)
+               for agent in agents]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+            if thread.is_alive():
+                raise RuntimeError(f"{thread.name} did not stop")
+
+
+def _replay_over_broker(shop: Paygate, broker: LocalMosquitto, ingest, phone: Agent, out: Out) -> bool:
+    """The phone's own message sent again, same bytes, with its own certificate."""
+    replayed = _capture_next_telemetry(phone)
+    stored_before = _device(shop, phone)["messages_stored"]
+    if not phone.drain(10):
+        raise RuntimeError("the phone's last reading was not acked")
+    _wait(lambda: _device(shop, phone)["messages_stored"] > stored_before, 10, "the phone's last reading")
+    before = _device(shop, phone)["messages_rejected"]
+    _publish_as(phone.identity, f"{phone.device_id}-replay", broker, wire.telemetry_topic(phone.device_id), replayed.envelope)
+    after = _wait_for_count(shop, phone, before + 1)
+    out(f"  phone's message #{replayed.seq} sent again, same bytes, phone's own certificate: broker passed it, "
+        f"ingest rejected it ({_last_reason(ingest, 'duplicate_sequence')}); phone rejected {before} -> {after}")
+    return after == before + 1
+
+
+def _forgeries_over_broker(shop: Paygate, broker: LocalMosquitto, ingest, phone: Agent, meter: Agent, out: Out) -> bool:
+    """The meter signs a message naming the phone: on its own topic ingest refuses it, on the
+    phone's topic the broker does."""
+    forged = _naming_other_device(meter, phone.device_id)
+    before = _device(shop, meter)["messages_rejected"]
+    _publish_as(meter.identity, f"{meter.device_id}-forger", broker, wire.telemetry_topic(meter.device_id), forged)
+    after = _wait_for_count(shop, meter, before + 1)
+    out(f"  meter signs a message naming the phone, on its own topic: ingest rejected it "
+        f"({_last_reason(ingest, 'device_mismatch')}); meter rejected {before} -> {after}")
+    refusal = _publish_as(meter.identity, f"{meter.device_id}-forger", broker, wire.telemetry_topic(phone.device_id), forged)
+    refused = refusal is not None and refusal.is_failure
+    out(f"  meter publishing on the phone's topic: {f'refused by the broker ({refusal})' if refused else 'NOT refused'}")
+    return after == before + 1 and refused
+
+
+def _publish_as(identity: Identity, client_id: str, broker: LocalMosquitto, topic: str, payload: bytes,
                 timeout: float = 5.0):
     """Publish raw bytes at QoS 1 with a device's certificate (as a separate MQTT client); the
     broker's PUBACK reason code."""
@@ -377,97 +297,86 @@ def _last_reason(ingest, reason: str) -> str:
 
 # ---- without a broker ------------------------------------------------------------------------
 
-def _without_broker(gw: Gateway, shop, phone: Agent, meter: Agent, out) -> bool:
-    """The agents sign into their outboxes as always; what a broker would carry goes to ingest's
-    verification directly, and the phone gets its confirmation request from the command outbox."""
-    from gateway.services import device_confirmations
-    from gateway.services.device_ingest import Incoming, Ingestor
+class _Wire:
+    """What a broker would carry, through the loopback: an agent's outbox to ingest's checks."""
 
-    ingestor = Ingestor(gw)
-    rejections: Counter = Counter()
+    def __init__(self, gw: Gateway) -> None:
+        self.loopback = Loopback(gw)
+        self.rejections: Counter = Counter()
 
-    def deliver(agent: Agent) -> int:
+    def deliver(self, agent: Agent) -> int:
         pending = agent.outbox.pending(after=0, limit=10_000)
-        result = ingestor.process([Incoming(wire.topic_for(item.kind, agent.device_id), item.envelope) for item in pending])
-        rejections.update(result.rejections)
+        self.rejections.update(self.loopback.deliver([(wire.topic_for(item.kind, agent.device_id), item.envelope)
+                                                      for item in pending]))
         agent.outbox.remove([item.seq for item in pending])  # "acked": ingest has committed them
         return len(pending)
 
+    def confirmation_request(self, device_id: str) -> ConfirmationRequest:
+        kind, body = wire.decode_command(self.loopback.take_command(device_id))
+        if kind != wire.CONFIRMATION_REQUEST:
+            raise RuntimeError(f"expected a confirmation request, found {kind!r}")
+        return ConfirmationRequest.from_command(body)
+
+
+def _without_broker(gw: Gateway, shop: Paygate, phone: Agent, meter: Agent, out: Out) -> bool:
+    """The agents sign into their outboxes as always; what a broker would carry goes to ingest's
+    verification directly, and the phone gets its confirmation request from the command outbox."""
+    link = _Wire(gw)
     readings = round(RUN_SECONDS / TELEMETRY_INTERVAL)
     for agent in (phone, meter):
         for _ in range(readings):
             agent.queue_telemetry()
-    sent = deliver(phone) + deliver(meter)
-
-    payment = _pay_with_confirmation(gw, shop, phone.device_id)
+    sent = link.deliver(phone) + link.deliver(meter)
+    payment = _pay_with_confirmation(shop, phone.device_id)
     first_status = payment["status"]
-    request = _confirmation_request_for(gw, phone.device_id)
+    request = link.confirmation_request(phone.device_id)
     decision = phone.profile.decide(request)
     phone.queue_message(wire.CONFIRMATION, request.answer(bool(decision)), answers=request.nonce)
-    sent += deliver(phone)
-    device_confirmations.deliver_outcomes(gw)
-    payment = shop.get(f"/v1/payments/{payment['id']}")
+    sent += link.deliver(phone)
+    run(gw, ["confirmations"], once=True)  # the decided confirmation reaches its payment
+    payment = shop.retrieve_payment(payment["id"])
     out(f"  payment {payment['id']} {format_cny(payment['amount'])} with confirmation on the phone: {first_status}"
         f" -> phone {'approved' if decision else 'declined'} (signed) -> {payment['status']}")
     stored, rejected = _stored(shop, phone, meter), _rejected(shop, phone, meter)
     out(f"  {readings} signed readings per device (each a simulated minute) and the confirmation through ingest: "
         f"sent {sent}, stored {stored}, rejected {rejected}")
-    ok = payment["status"] == "succeeded" and stored == sent and rejected == 0 and not rejections
+    ok = payment["status"] == "succeeded" and stored == sent and rejected == 0 and not link.rejections
     _show_devices_and_usage(shop, phone, meter, out)
+    return _rejections_without_broker(shop, link, phone, meter, out) and ok
 
+
+def _rejections_without_broker(shop: Paygate, link: _Wire, phone: Agent, meter: Agent, out: Out) -> bool:
     replayed = _capture_next_telemetry(phone)
-    deliver(phone)
+    link.deliver(phone)
     before = _device(shop, phone)["messages_rejected"]
-    result = ingestor.process([Incoming(wire.telemetry_topic(phone.device_id), replayed.envelope)])
+    rejections = link.loopback.deliver([(wire.telemetry_topic(phone.device_id), replayed.envelope)])
     after = _device(shop, phone)["messages_rejected"]
     out(f"  phone's message #{replayed.seq} delivered again, same bytes: ingest rejected it "
-        f"({', '.join(result.rejections) or 'NOT rejected'}); phone rejected {before} -> {after}")
-    ok = ok and dict(result.rejections) == {"duplicate_sequence": 1} and after == before + 1
+        f"({', '.join(rejections) or 'NOT rejected'}); phone rejected {before} -> {after}")
+    ok = dict(rejections) == {"duplicate_sequence": 1} and after == before + 1
 
     before = _device(shop, meter)["messages_rejected"]
-    forged = _naming_other_device(meter, phone.device_id)
-    result = ingestor.process([Incoming(wire.telemetry_topic(meter.device_id), forged)])
+    rejections = link.loopback.deliver([(wire.telemetry_topic(meter.device_id), _naming_other_device(meter, phone.device_id))])
     after = _device(shop, meter)["messages_rejected"]
     out(f"  meter signs a message naming the phone, on its own topic: ingest rejected it "
-        f"({', '.join(result.rejections) or 'NOT rejected'}); meter rejected {before} -> {after}")
-    return ok and dict(result.rejections) == {"device_mismatch": 1} and after == before + 1
-
-
-def _confirmation_request_for(gw: Gateway, device_id: str) -> ConfirmationRequest:
-    """Take the confirmation request queued for the device from the command outbox (what the relay
-    publishes) and mark it sent."""
-    from gateway.adapters.db.device_models import DeviceCommand
-
-    with gw.db.unit_of_work() as session:
-        command = session.scalars(select(DeviceCommand).where(DeviceCommand.device_id == device_id,
-                                                              DeviceCommand.sent_at.is_(None))
-                                  .order_by(DeviceCommand.id.desc())).first()
-        if command is None:
-            raise RuntimeError("no confirmation request was queued for the phone")
-        kind, body = wire.decode_command(bytes(command.payload))
-        if kind != wire.CONFIRMATION_REQUEST:
-            raise RuntimeError(f"expected a confirmation request, found {kind!r}")
-        command.sent_at = gw.clock()
-    return ConfirmationRequest.from_command(body)
+        f"({', '.join(rejections) or 'NOT rejected'}); meter rejected {before} -> {after}")
+    return ok and dict(rejections) == {"device_mismatch": 1} and after == before + 1
 
 
 # ---- shared steps ----------------------------------------------------------------------------
 
-def _pay_with_confirmation(gw: Gateway, shop, device_id: str) -> dict:
-    """A card payment that waits for the buyer's phone (confirmation.device), at a sandbox bank
-    that is open now (the big four close 23:30-00:30 Beijing time; BOCOM 03:00-04:00)."""
-    bank = next(code for code in ("ICBC", "BOCOM")
-                if not gw.connector_for_bank(bank_by_code(code)).maintenance.covers(gw.clock()))
-    token = shop.post("/v1/tokens", {"card_number": sandbox_card_number(bank, "4242"), "holder_name": "Li Lei",
-                                     "exp_month": 12, "exp_year": 2030, "cvv": "123"})
-    if "id" not in token:
-        raise RuntimeError(f"tokenizing the card failed: {token}")
-    payment = shop.post("/v1/payments", {"amount": PAYMENT_AMOUNT, "currency": "CNY", "payment_method": token["id"],
-                                         "confirm": True, "description": "phone case",
-                                         "confirmation": {"device": device_id}})
-    if "id" not in payment:
-        raise RuntimeError(f"the payment was refused: {payment}")
-    return payment
+def _open_bank(now: datetime) -> str:
+    """A sandbox bank open at `now`, as the banks publish their hours: the big four (ICBC) close
+    23:30-00:30 Beijing time for maintenance, BOCOM 03:00-04:00."""
+    minutes = now.astimezone(BEIJING).hour * 60 + now.astimezone(BEIJING).minute
+    return "BOCOM" if minutes >= 23 * 60 + 30 or minutes < 30 else "ICBC"
+
+
+def _pay_with_confirmation(shop: Paygate, device_id: str) -> dict:
+    """A card payment that waits for the buyer's phone (confirmation.device)."""
+    token = shop.create_token(sandbox_card_number(_open_bank(shop.sandbox_now()), "4242"), 12, 2030, "123", "Li Lei")
+    return shop.create_payment(PAYMENT_AMOUNT, token["id"], confirm=True, description="phone case",
+                               confirmation={"device": device_id})
 
 
 def _capture_next_telemetry(agent: Agent):
@@ -483,44 +392,43 @@ def _naming_other_device(signer: Agent, other_id: str) -> bytes:
     return wire.seal(key, other_id, 1, int(time.time() * 1000), wire.TELEMETRY, {"health": "ok"})
 
 
-def _device(shop, agent: Agent) -> dict:
-    return shop.get(f"/v1/devices/{agent.device_id}")
+def _device(shop: Paygate, agent: Agent) -> dict:
+    return shop.retrieve_device(agent.device_id)
 
 
-def _stored(shop, *agents: Agent) -> int:
+def _stored(shop: Paygate, *agents: Agent) -> int:
     return sum(_device(shop, agent)["messages_stored"] for agent in agents)
 
 
-def _rejected(shop, *agents: Agent) -> int:
+def _rejected(shop: Paygate, *agents: Agent) -> int:
     return sum(_device(shop, agent)["messages_rejected"] for agent in agents)
 
 
-def _wait_for_count(shop, agent: Agent, expected: int, timeout: float = 10.0) -> int:
+def _wait_for_count(shop: Paygate, agent: Agent, expected: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while (count := _device(shop, agent)["messages_rejected"]) < expected and time.monotonic() < deadline:
         time.sleep(0.05)
     return count
 
 
-def _show_devices_and_usage(shop, phone: Agent, meter: Agent, out) -> None:
-    today = datetime.now(timezone.utc).date()
-    query = f"from={(today - timedelta(days=1)).isoformat()}&to={today.isoformat()}"
+def _show_devices_and_usage(shop: Paygate, phone: Agent, meter: Agent, out: Out) -> None:
+    today = shop.sandbox_now().date()
     for label, agent in (("phone", phone), ("meter", meter)):
         device = _device(shop, agent)
         seen = (datetime.fromtimestamp(device["last_seen"], timezone.utc).strftime("%H:%M:%S UTC")
                 if device["last_seen"] else "never")
         out(f"    {label} {agent.device_id}: stored {device['messages_stored']}, last seq {device['last_seq']}, "
             f"last seen {seen}")
-        days = shop.get(f"/v1/devices/{agent.device_id}/usage?{query}").get("data") or []
-        for day in days:
-            if label == "phone":
-                usage = (f"screen {day['screen_seconds']} s, {day['app_sessions']} app sessions, "
-                         f"{day['data_bytes'] / 1e6:.1f} MB, battery low {day['battery_pct_min']}%, "
-                         f"regions {','.join(day['regions'])}")
-            else:
-                usage = (f"run {day['run_seconds']} s, {day['energy_wh']} Wh, {day['distance_m']} m, "
-                         f"health {day['health_last']}")
-            out(f"      usage {day['date']}: {day['messages']} readings, {usage}")
+        for day in shop.device_usage(agent.device_id, (today - timedelta(days=1)).isoformat(), today.isoformat()).get("data") or []:
+            out(f"      usage {day['date']}: {day['messages']} readings, {_usage(label, day)}")
+
+
+def _usage(label: str, day: dict) -> str:
+    if label == "phone":
+        return (f"screen {day['screen_seconds']} s, {day['app_sessions']} app sessions, "
+                f"{day['data_bytes'] / 1e6:.1f} MB, battery low {day['battery_pct_min']}%, "
+                f"regions {','.join(day['regions'])}")
+    return f"run {day['run_seconds']} s, {day['energy_wh']} Wh, {day['distance_m']} m, health {day['health_last']}"
 
 
 def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -529,19 +437,6 @@ def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-@contextmanager
-def _device_time(gw: Gateway) -> Iterator[None]:
-    """Devices stamp their messages with real time, and ingest judges freshness (and confirmation
-    requests their expiry) by the gateway's clock. The demo's banking-hours clock can be hours
-    away from real time, so this part runs on real time."""
-    saved = gw.clock
-    gw.clock = system_clock
-    try:
-        yield
-    finally:
-        gw.clock = saved
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The webhook part of the demo: a local receiver (a merchant's server), an endpoint registered for
 it, a payment, one pass of the webhook worker, and the signature checked with the merchant-side
-helper (gateway/webhook_signature.py). `LocalReceiver` also serves the tests."""
+helper (gateway/sdk/webhooks.py). `LocalReceiver` also serves the tests."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from gateway.bootstrap import Gateway
+from gateway.entrypoints.workers.runner import run
+from gateway.sdk.client import Paygate
 from gateway.sdk.webhooks import HEADER, SignatureVerificationError, verify
 
 
@@ -85,37 +87,38 @@ class LocalReceiver:
         return [request for request in self.snapshot() if request.delivered]
 
 
-def show_webhook_delivery(gw: Gateway, merchant_id: str, make_payment: Callable[[], object], out: Callable[[str], None] = print) -> bool:
-    """Register a local receiver for `merchant_id`'s events, call `make_payment()`, run the webhook
-    worker once and print what arrived and whether its signature verified. True if at least one
-    event arrived and every signature verified. The endpoint is deleted afterwards."""
-    from gateway.services.webhooks import create_endpoint, delete_endpoint
-    from gateway.entrypoints.workers.runner import run
-
+def show_webhook_delivery(gw: Gateway, shop: Paygate, make_payment: Callable[[], object], out: Callable[[str], None] = print) -> bool:
+    """Register a local receiver for the shop's events, call `make_payment()`, run the webhook
+    worker once (on `gw`) and print what arrived and whether its signature verified. True if at
+    least one event arrived and every signature verified. The endpoint is deleted afterwards."""
     receiver = LocalReceiver().start()
     out("\nwebhooks (a local receiver stands in for the merchant's server):")
-    created = create_endpoint(gw, merchant_id, receiver.url, ["*"], "paygate demo receiver")
+    created = shop.create_webhook_endpoint(receiver.url, ["*"], "paygate demo receiver")
     try:
-        out(f"  endpoint {created.endpoint.id} -> {receiver.url}, signing secret {created.secret[:12]}... (shown once)")
+        out(f"  endpoint {created['id']} -> {receiver.url}, signing secret {created['secret'][:12]}... (shown once)")
         make_payment()
         attempts = run(gw, ["webhooks"], once=True)
         out(f"  $ paygate worker --queue webhooks --once   ({attempts} delivery attempt(s))")
         arrived = receiver.delivered()
-        all_verified = bool(arrived)
-        for request in arrived:
-            event = request.event
-            obj = event["data"]["object"]
-            try:
-                # The demo gateway runs on a simulated clock; check the timestamp against it.
-                verify(request.body, request.headers.get(HEADER, ""), created.secret, now=gw.clock().timestamp())
-                verdict = "signature verified"
-            except SignatureVerificationError as error:
-                verdict, all_verified = f"signature REJECTED: {error}", False
-            out(f"  received {event['type']} {event['id']} for {obj.get('object')} {obj.get('id')} ({obj.get('status')}): {verdict}")
-            out(f"    {HEADER}: {request.headers.get(HEADER, '')[:40]}...")
+        # The gateway may run on an advanced sandbox clock: check the timestamps against it.
+        now = shop.sandbox_now().timestamp()
+        verdicts = [_check(request, created["secret"], now, out) for request in arrived]
         if not arrived:
             out("  no event arrived")
-        return all_verified
+        return bool(arrived) and all(verdicts)
     finally:
-        delete_endpoint(gw, merchant_id, created.endpoint.id)
+        shop.delete_webhook_endpoint(created["id"])
         receiver.stop()
+
+
+def _check(request: Received, secret: str, now: float, out: Callable[[str], None]) -> bool:
+    event = request.event
+    obj = event["data"]["object"]
+    try:
+        verify(request.body, request.headers.get(HEADER, ""), secret, now=now)
+        verdict, verified = "signature verified", True
+    except SignatureVerificationError as error:
+        verdict, verified = f"signature REJECTED: {error}", False
+    out(f"  received {event['type']} {event['id']} for {obj.get('object')} {obj.get('id')} ({obj.get('status')}): {verdict}")
+    out(f"    {HEADER}: {request.headers.get(HEADER, '')[:40]}...")
+    return verified

@@ -43,7 +43,13 @@ NATIONAL_BANKS: tuple[Bank, ...] = (
 
 
 def bank_for_card(pan: str) -> Bank | None:
-    """The issuing bank of a card number, by the longest matching BIN prefix."""
+    """The issuing bank of a card number, by the longest matching BIN prefix.
+
+    >>> bank_for_card("6225880000014242").name
+    'China Merchants Bank'
+    >>> bank_for_card("6200000000000000") is None
+    True
+    """
     best: tuple[int, Bank] | None = None
     for bank in NATIONAL_BANKS:
         for prefix in bank.bins:

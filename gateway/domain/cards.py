@@ -1,4 +1,17 @@
-"""Bank card checks: UnionPay numbering, Luhn, expiry, CVV shape, masking."""
+"""Bank card checks: UnionPay numbering, Luhn, expiry, CVV shape, masking.
+
+>>> card = check_card("6222 0200 0007 4242", 12, 2030, "123", date(2026, 1, 1))
+>>> card.bank.code, card.bin, card.last4
+('ICBC', '622202', '4242')
+>>> check_card("6222020000074243", 12, 2030, "123", date(2026, 1, 1))  # Luhn fails
+Traceback (most recent call last):
+  ...
+gateway.domain.errors.InvalidRequest: The card number is not a valid card number.
+>>> check_card("6222020000074242", 12, 2025, "123", date(2026, 1, 1))
+Traceback (most recent call last):
+  ...
+gateway.domain.errors.CardDeclined: The card has expired.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,6 +42,11 @@ class CheckedCard:
 
 
 def compact(number: str) -> str:
+    """The digits as typed, without spaces and dashes.
+
+    >>> compact("6222 0200-0007 4242")
+    '6222020000074242'
+    """
     return "".join(number.split()).replace("-", "")
 
 
@@ -56,5 +74,9 @@ def check_card(number: str, exp_month: int, exp_year: int, cvv: str, today: date
 
 
 def mask_pan(pan: str) -> str:
-    """First 6 and last 4 digits, as card schemes allow to be shown."""
+    """First 6 and last 4 digits, as card schemes allow to be shown.
+
+    >>> mask_pan("6222020000074242")
+    '622202******4242'
+    """
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]

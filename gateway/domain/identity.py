@@ -26,6 +26,19 @@ class ResidentId:
 
 
 def check_id_number(raw: str, today: date) -> ResidentId:
+    """The checked number and its birth date, or an error naming what is wrong with it.
+
+    >>> check_id_number("110105199005171233", date(2026, 1, 1))
+    ResidentId(number='110105199005171233', birth_date=datetime.date(1990, 5, 17))
+    >>> check_id_number("110105199005171237", date(2026, 1, 1))  # one digit off
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: The ID number's check character is wrong.
+    >>> check_id_number("110105200802290011", date(2026, 2, 28))  # 18 on 1 March 2026
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: Customers must be 18 or older.
+    """
     number = ric.compact(raw).upper() if isinstance(raw, str) else ""
     if len(number) != 18:
         raise _invalid("id_number_invalid_length", "The ID number must be 18 characters.")
@@ -49,12 +62,20 @@ def check_id_number(raw: str, today: date) -> ResidentId:
 
 
 def age_on(birth: date, today: date) -> int:
-    """Whole years; someone born on 29 February comes of age on 1 March in common years."""
+    """Whole years; someone born on 29 February comes of age on 1 March in common years.
+
+    >>> age_on(date(2008, 2, 29), date(2026, 2, 28)), age_on(date(2008, 2, 29), date(2026, 3, 1))
+    (17, 18)
+    """
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def mask_id_number(number: str) -> str:
-    """First and last character only, e.g. 1****************X."""
+    """First and last character only.
+
+    >>> mask_id_number("11010519491231002X")
+    '1****************X'
+    """
     return number[0] + "*" * (len(number) - 2) + number[-1]
 
 
@@ -64,6 +85,11 @@ def mask_name(name: str) -> str:
 
 
 def mask_mobile(mobile: str) -> str:
+    """The network prefix and the last four digits.
+
+    >>> mask_mobile("13912345678")
+    '139****5678'
+    """
     return mobile[:3] + "****" + mobile[-4:]
 
 

@@ -64,7 +64,13 @@ def fen(value: Decimal) -> int:
 
 
 def add_months(start: date, months: int) -> date:
-    """The same day `months` later, or the month's last day when it is shorter (31 Jan -> 28 Feb)."""
+    """The same day `months` later, or the month's last day when it is shorter.
+
+    >>> add_months(date(2026, 1, 31), 1), add_months(date(2026, 1, 31), 2)
+    (datetime.date(2026, 2, 28), datetime.date(2026, 3, 31))
+    >>> add_months(date(2026, 11, 15), 3)
+    datetime.date(2027, 2, 15)
+    """
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
@@ -73,7 +79,34 @@ def add_months(start: date, months: int) -> date:
 def build_schedule(financed: int, term_months: int, method: Method, *, apr: Decimal = Decimal(0), fee_rate: Decimal = Decimal(0), start: date) -> Schedule:
     """The full schedule of a loan of `financed` fen starting on `start` (first due a month later).
     `apr` is the nominal annual rate in percent (e.g. Decimal("12.5")); `fee_rate` the flat fee
-    share of the financed amount for interest_free (e.g. Decimal("0.03"))."""
+    share of the financed amount for interest_free (e.g. Decimal("0.03")).
+
+    CNY 3,000.00 over 3 months at 12 % a year, equal installments: each month pays 1,020.07,
+    interest falls as the balance does, and the last period's principal takes the rounding.
+
+    >>> plan = build_schedule(300_000, 3, Method.EQUAL_INSTALLMENT, apr=Decimal("12"), start=date(2026, 1, 31))
+    >>> [(str(p.due_date), p.principal, p.interest, p.total) for p in plan.periods]
+    [('2026-02-28', 99007, 3000, 102007), ('2026-03-31', 99997, 2010, 102007), ('2026-04-30', 100996, 1010, 102006)]
+    >>> sum(p.principal for p in plan.periods) == plan.financed, plan.cost_of_credit
+    (True, 6020)
+
+    Equal principal: the same principal each month (the last absorbs the odd fen), interest on
+    what is still owed.
+
+    >>> plan = build_schedule(100_000, 3, Method.EQUAL_PRINCIPAL, apr=Decimal("12"), start=date(2026, 1, 15))
+    >>> [(p.principal, p.interest) for p in plan.periods]
+    [(33333, 1000), (33333, 667), (33334, 333)]
+
+    Interest free with a 3 % fee: the fee spread evenly, and the APR it really costs stated.
+
+    >>> plan = build_schedule(100_000, 3, Method.INTEREST_FREE, fee_rate=Decimal("0.03"), start=date(2026, 1, 15))
+    >>> [(p.principal, p.interest) for p in plan.periods], plan.apr
+    ([(33333, 1000), (33333, 1000), (33334, 1000)], Decimal('17.91'))
+    >>> build_schedule(100_000, 5, Method.EQUAL_PRINCIPAL, start=date(2026, 1, 15))
+    Traceback (most recent call last):
+      ...
+    gateway.domain.errors.InvalidRequest: term_months must be one of 3, 6, 12, 24.
+    """
     _check(financed, term_months, apr, fee_rate)
     due_dates = [add_months(start, k) for k in range(1, term_months + 1)]
     monthly = apr / HUNDRED / MONTHS_PER_YEAR
@@ -141,18 +174,72 @@ def effective_apr(financed: int, payments: list[int]) -> Decimal:
         return (low * MONTHS_PER_YEAR * HUNDRED).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def payoff_amount(schedule: Schedule, paid_periods: int, as_of: date) -> tuple[int, int]:
-    """(principal still owed, interest due now) to repay early. On the declining-balance methods
-    future interest is waived: only the current period's interest is owed if it has begun; the
-    flat fee of interest_free plans is earned up front and stays owed in full."""
-    remaining = schedule.periods[paid_periods:]
-    principal = sum(period.principal for period in remaining)
-    if schedule.method is Method.INTEREST_FREE:
-        return principal, sum(period.interest for period in remaining)
-    current = remaining[0] if remaining else None
-    previous_due = schedule.periods[paid_periods - 1].due_date if paid_periods else None
-    started = current is not None and (previous_due is None or as_of > previous_due)
-    return principal, (current.interest if started else 0)
+@dataclass(frozen=True)
+class Owed:
+    """What is left to pay of one installment (interest net of any waived)."""
+
+    number: int
+    principal: int
+    interest: int
+    late_fee: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.late_fee
+
+
+@dataclass(frozen=True)
+class Payoff:
+    principal: int
+    interest: int
+    late_fees: int
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.late_fees
+
+
+def interest_at_payoff(method: Method, start: date, number: int, interest_left: int, as_of: date) -> int:
+    """Interest still owed on installment `number` of a plan that started on `start`, when the
+    plan is paid off on `as_of`. On the declining-balance methods future interest is waived:
+    only periods already begun (a period begins the day after the previous due date; the first,
+    the day after the start) owe theirs. The flat fee of interest_free plans is earned when the
+    plan starts and stays owed in full.
+
+    >>> start = date(2026, 1, 10)
+    >>> interest_at_payoff(Method.EQUAL_INSTALLMENT, start, 1, 500, date(2026, 1, 10))  # the day it starts
+    0
+    >>> interest_at_payoff(Method.EQUAL_INSTALLMENT, start, 1, 500, date(2026, 1, 11))
+    500
+    >>> interest_at_payoff(Method.EQUAL_PRINCIPAL, start, 2, 450, date(2026, 2, 10))  # the 1st due date
+    0
+    >>> interest_at_payoff(Method.EQUAL_PRINCIPAL, start, 2, 450, date(2026, 2, 11))
+    450
+    >>> interest_at_payoff(Method.INTEREST_FREE, start, 3, 300, start)
+    300
+    """
+    if method is Method.INTEREST_FREE:
+        return interest_left
+    period_began = add_months(start, number - 1)
+    return interest_left if as_of > period_began else 0
+
+
+def payoff_amount(method: Method, start: date, unpaid: list[Owed], as_of: date) -> Payoff:
+    """What repays a plan on `as_of`: all principal and late fees left, and the interest of the
+    periods begun (all of it on interest_free plans).
+
+    >>> unpaid = [Owed(2, 3_300, 450, late_fee=2_000), Owed(3, 3_400, 300)]
+    >>> payoff = payoff_amount(Method.EQUAL_INSTALLMENT, date(2026, 1, 10), unpaid, date(2026, 2, 20))
+    >>> payoff, payoff.total
+    (Payoff(principal=6700, interest=450, late_fees=2000), 9150)
+    >>> payoff_amount(Method.INTEREST_FREE, date(2026, 1, 10), unpaid, date(2026, 2, 20)).interest
+    750
+    """
+    return Payoff(
+        principal=sum(item.principal for item in unpaid),
+        interest=sum(interest_at_payoff(method, start, item.number, item.interest, as_of) for item in unpaid),
+        late_fees=sum(item.late_fee for item in unpaid),
+    )
 
 
 def _check(financed: int, term_months: int, apr: Decimal, fee_rate: Decimal) -> None:
@@ -187,7 +274,11 @@ BUCKET_ORDER = list(Delinquency)
 
 
 def delinquency_bucket(days_past_due: int, grace_days: int) -> Delinquency:
-    """Buckets count days past the end of the grace period."""
+    """Buckets count days past the end of the grace period.
+
+    >>> [delinquency_bucket(days, grace_days=5).value for days in (0, 5, 6, 35, 36, 96)]
+    ['current', 'grace', '1-30', '1-30', '31-60', 'default']
+    """
     if days_past_due <= 0:
         return Delinquency.CURRENT
     if days_past_due <= grace_days:
@@ -203,7 +294,11 @@ def delinquency_bucket(days_past_due: int, grace_days: int) -> Delinquency:
 
 
 def next_attempt_day(days_past_due: int, grace_days: int) -> int:
-    """Days after the due date of the next debit attempt, after a failure today."""
+    """Days after the due date of the next debit attempt, after a failure today.
+
+    >>> [next_attempt_day(days, grace_days=5) for days in (0, 1, 3, 5, 12)]
+    [1, 3, 5, 12, 19]
+    """
     for offset in RETRY_OFFSETS_DAYS:
         if days_past_due < offset <= grace_days:
             return offset
@@ -211,7 +306,13 @@ def next_attempt_day(days_past_due: int, grace_days: int) -> int:
 
 
 def late_fee(installment_total: int, fixed: int, rate: Decimal, cap: int, already_charged: int) -> int:
-    """The fee for one installment that ran past grace, never taking the plan's fees past the cap."""
+    """The fee for one installment that ran past grace, never taking the plan's fees past the cap.
+
+    >>> late_fee(50_000, fixed=2_000, rate=Decimal("0.01"), cap=10_000, already_charged=0)  # CNY 20 + 1 % of CNY 500
+    2500
+    >>> late_fee(50_000, fixed=2_000, rate=Decimal("0.01"), cap=5_000, already_charged=4_000)
+    1000
+    """
     return max(0, min(fixed + fen(installment_total * rate), cap - already_charged))
 
 

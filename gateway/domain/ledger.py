@@ -4,6 +4,32 @@ A journal entry is a set of lines; each line debits (positive) or credits (negat
 in one currency. An entry balances when, per currency, its lines sum to zero. Accounts have a
 normal side: assets grow with debits, liabilities and revenue with credits. Some accounts must
 never go below zero on their normal side (money we hold at an acquirer cannot be negative).
+
+A card payment of CNY 100.00 with a 0.6 % fee: the acquirer owes us all of it, we owe the merchant
+all but the fee, and the fee is our revenue. The lines sum to zero.
+
+>>> entry = capture_entry(reference="pay_1", merchant_id="mch_1", connector="sandbox_big_four",
+...                       currency="CNY", amount=10_000, fee=60)
+>>> [(line.account.code, line.amount) for line in entry.lines]
+[('acquirer:sandbox_big_four:receivable', 10000), ('merchant:mch_1:payable', -9940), ('platform:fee_revenue', -60)]
+>>> sums_by_currency(entry.lines)
+{'CNY': 0}
+>>> entry.validate()
+
+An entry that does not balance is refused before it reaches the books:
+
+>>> JournalEntry("capture", "pay_2").debit(acquirer_receivable("bank", "CNY"), 10_000).validate()
+Traceback (most recent call last):
+  ...
+gateway.domain.errors.LedgerError: capture pay_2 is off by 10000 in CNY
+
+and so is a posting that would take an account below zero where that is not allowed:
+
+>>> acquirer_receivable("bank", "CNY").check(-1)
+Traceback (most recent call last):
+  ...
+gateway.domain.errors.LedgerError: account acquirer:bank:receivable (CNY) would go negative
+>>> merchant_payable("mch_1", "CNY").check(+60)  # a refund after fees: the merchant owes us 60
 """
 from __future__ import annotations
 

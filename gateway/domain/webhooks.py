@@ -33,11 +33,24 @@ class DeliveryStatus(str, Enum):
 
 
 def listens(enabled_events: list[str], event_type: str) -> bool:
+    """Whether an endpoint subscribed to `enabled_events` hears `event_type`.
+
+    >>> listens(["payment.succeeded"], "payment.succeeded"), listens(["*"], "refund.created")
+    (True, True)
+    >>> listens(["payment.succeeded"], "payment.failed")
+    False
+    """
     return ALL_EVENTS in enabled_events or event_type in enabled_events
 
 
 def retry_delay(attempts_made: int) -> timedelta | None:
-    """How long to wait after `attempts_made` attempts that all failed; None: stop trying."""
+    """How long to wait after `attempts_made` attempts that all failed; None: stop trying.
+
+    >>> [str(retry_delay(n)) for n in (1, 2, 3, 7)]
+    ['0:01:00', '0:05:00', '0:30:00', '10:00:00']
+    >>> retry_delay(MAX_ATTEMPTS) is None
+    True
+    """
     if attempts_made < 1:
         return timedelta(0)
     if attempts_made > len(RETRY_SCHEDULE):

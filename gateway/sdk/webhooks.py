@@ -53,7 +53,25 @@ def verify(payload: bytes, header: str, secret: str, tolerance_seconds: int = DE
 
     Raises SignatureVerificationError when the header is missing or malformed, when no v1
     signature matches, or when the timestamp is more than `tolerance_seconds` away from `now`
-    (default: the current time; pass tolerance_seconds=None to skip the time check)."""
+    (default: the current time; pass tolerance_seconds=None to skip the time check).
+
+    A known answer (for checking a port to another language too):
+
+    >>> body, secret = b'{"id":"evt_1","type":"payment.succeeded"}', "whsec_test"
+    >>> header = signature_header(body, secret, timestamp=1_700_000_000)
+    >>> header
+    't=1700000000,v1=3d34f860ecc2c5fc3978518b0564a6649bd191eb2caa286ec3976e3bc9929d7d'
+    >>> verify(body, header, secret, now=1_700_000_060)
+    1700000000
+    >>> verify(body.replace(b"succeeded", b"failed"), header, secret, now=1_700_000_060)
+    Traceback (most recent call last):
+      ...
+    gateway.sdk.webhooks.SignatureVerificationError: No signature matches the payload: check the endpoint's signing secret and verify the raw request body.
+    >>> verify(body, header, secret, now=1_700_000_000 + 3600)  # an hour later: a replay
+    Traceback (most recent call last):
+      ...
+    gateway.sdk.webhooks.SignatureVerificationError: Signature timestamp 1700000000 is outside the tolerance of 300 s (now 1700003600): possibly a replayed request.
+    """
     if isinstance(payload, str):
         payload = payload.encode()
     timestamp, signatures = _parse(header)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -23,16 +24,23 @@ from gateway.adapters.db.installment_models import InstallmentPlan, InstallmentP
 from gateway.adapters.db.lookup import owned
 from gateway.adapters.db.models import Merchant, Payment
 from gateway.adapters.db.web_models import CheckoutSession
-from gateway.bootstrap import Gateway
 from gateway.domain.cards import check_card
 from gateway.domain.clock import as_utc
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.money import Money, MoneyError
-from gateway.services import events, merchants
+from gateway.services import customers, events, installment_plans, merchants, payments, saved_cards
+from gateway.services.installment_plans import InstallmentPorts
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class CheckoutPorts(InstallmentPorts, Protocol):
+    """A checkout completes through the payment, wallet, customer and installment use cases, so it
+    takes what they take (and the vault seals the page's publishable key)."""
+
 
 PAYMENT_METHODS = ("card", "wallet", "installments")
 DEFAULT_EXPIRES_IN = 30 * 60
@@ -129,7 +137,7 @@ class SessionView:
 
 # ---- the merchant's side ------------------------------------------------------------------------
 
-def create_session(gw: Gateway, merchant_id: str, request: NewSession) -> SessionView:
+def create_session(gw: CheckoutPorts, merchant_id: str, request: NewSession) -> SessionView:
     amount = _checked_total(request.line_items, request.currency)
     methods = _checked_methods(request)
     for param, url in (("success_url", request.success_url), ("cancel_url", request.cancel_url)):
@@ -166,7 +174,7 @@ def create_session(gw: Gateway, merchant_id: str, request: NewSession) -> Sessio
     return view
 
 
-def get_session(gw: Gateway, merchant_id: str, session_id: str) -> SessionView:
+def get_session(gw: CheckoutPorts, merchant_id: str, session_id: str) -> SessionView:
     with gw.db.unit_of_work() as session:
         return _view(gw, session, owned(session, CheckoutSession, merchant_id, session_id, "checkout session"))
 
@@ -197,7 +205,7 @@ def _checked_methods(request: NewSession) -> list[str]:
 
 # ---- the shopper's side (the hosted page) ----------------------------------------------------
 
-def page_session(gw: Gateway, session_id: str) -> SessionView:
+def page_session(gw: CheckoutPorts, session_id: str) -> SessionView:
     """The session as its page shows it, with the outcome of an attempt that settled since."""
     settle(gw, session_id)
     with gw.db.unit_of_work() as session:
@@ -205,25 +213,19 @@ def page_session(gw: Gateway, session_id: str) -> SessionView:
         return _view(gw, session, row, for_page=True)
 
 
-def pay_with_card(gw: Gateway, session_id: str, token_id: str) -> SessionView:
+def pay_with_card(gw: CheckoutPorts, session_id: str, token_id: str) -> SessionView:
     """Pay with a card the page tokenized with the session's publishable key."""
-    from gateway.services.payments import PaymentMethod
-
-    return _pay(gw, session_id, "card", PaymentMethod("card_token", token_id))
+    return _pay(gw, session_id, "card", payments.PaymentMethod("card_token", token_id))
 
 
-def pay_with_wallet(gw: Gateway, session_id: str, provider: str) -> SessionView:
+def pay_with_wallet(gw: CheckoutPorts, session_id: str, provider: str) -> SessionView:
     """Open a wallet order: the page shows its QR code until the wallet app confirms."""
-    from gateway.services.payments import PaymentMethod
-
     if provider not in gw.wallets:
         raise InvalidRequest("wallet_unsupported", "Choose one of the wallets offered.", "wallet")
-    return _pay(gw, session_id, "wallet", PaymentMethod("wallet", provider))
+    return _pay(gw, session_id, "wallet", payments.PaymentMethod("wallet", provider))
 
 
-def _pay(gw: Gateway, session_id: str, method: str, payment_method) -> SessionView:
-    from gateway.services import payments
-
+def _pay(gw: CheckoutPorts, session_id: str, method: str, payment_method) -> SessionView:
     payment_id = new_id("pay")
     row = _claim(gw, session_id, method, payment_id=payment_id)
     request = payments.NewPayment(
@@ -239,25 +241,23 @@ def _pay(gw: Gateway, session_id: str, method: str, payment_method) -> SessionVi
     return page_session(gw, session_id)
 
 
-def abandon_wallet_order(gw: Gateway, session_id: str) -> SessionView:
+def abandon_wallet_order(gw: CheckoutPorts, session_id: str) -> SessionView:
     """The shopper would rather pay another way: close the unpaid wallet order (if the wallet
     says it was paid meanwhile, that stands and completes the session)."""
-    from gateway.services import payments
-
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id)
         attempt = _attempt(gw, session, row)
     if attempt is not None and attempt.method == "wallet" and attempt.status == "requires_action":
         # Closed at the wallet first, outside our locks, as an expired order is.
-        payments.expire_wallet_order(gw, payments.get_payment(gw, row.merchant_id, attempt.id))
+        with gw.db.unit_of_work() as session:
+            order = session.execute(select(Payment).where(Payment.id == attempt.id)).scalar_one()
+        payments.expire_wallet_order(gw, order)
     return page_session(gw, session_id)
 
 
-def installment_offers(gw: Gateway, session_id: str) -> list[dict]:
+def installment_offers(gw: CheckoutPorts, session_id: str) -> list[dict]:
     """Every term the product offers, each with its full schedule, as the shopper sees it
     before agreeing."""
-    from gateway.services import installment_plans
-
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id)
         if not row.installment_product_id:
@@ -294,11 +294,9 @@ class Shopper:
     agreed: bool
 
 
-def start_installments(gw: Gateway, session_id: str, shopper: Shopper) -> SessionView:
+def start_installments(gw: CheckoutPorts, session_id: str, shopper: Shopper) -> SessionView:
     """Register the shopper (with their identity and bank-card consents, which the page asks
     for separately) and start binding their card; the bank texts a code to confirm it."""
-    from gateway.services import customers, saved_cards
-
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id)
         _require_open(gw, row)
@@ -328,10 +326,8 @@ def start_installments(gw: Gateway, session_id: str, shopper: Shopper) -> Sessio
     return page_session(gw, session_id)
 
 
-def confirm_installments(gw: Gateway, session_id: str, code: str) -> SessionView:
+def confirm_installments(gw: CheckoutPorts, session_id: str, code: str) -> SessionView:
     """The code the bank texted binds the card; then the plan is created (down payment taken)."""
-    from gateway.services import installment_plans, saved_cards
-
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id)
         if not row.saved_card_id:
@@ -352,10 +348,8 @@ def confirm_installments(gw: Gateway, session_id: str, code: str) -> SessionView
     return page_session(gw, session_id)
 
 
-def sandbox_sms_code(gw: Gateway, session_id: str) -> str | None:
+def sandbox_sms_code(gw: CheckoutPorts, session_id: str) -> str | None:
     """Test mode only: the code the sandbox bank 'texted' for the card being bound."""
-    from gateway.services import saved_cards
-
     if not gw.settings.sandbox_endpoints:
         return None
     with gw.db.unit_of_work() as session:
@@ -370,7 +364,7 @@ def sandbox_sms_code(gw: Gateway, session_id: str) -> str | None:
 
 # ---- one attempt at a time, one completion -----------------------------------------------------
 
-def _claim(gw: Gateway, session_id: str, method: str, *, payment_id: str | None = None, plan_id: str | None = None) -> CheckoutSession:
+def _claim(gw: CheckoutPorts, session_id: str, method: str, *, payment_id: str | None = None, plan_id: str | None = None) -> CheckoutSession:
     """Make this attempt the session's only one, or refuse while another is in flight."""
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id, lock=True)
@@ -387,7 +381,7 @@ def _claim(gw: Gateway, session_id: str, method: str, *, payment_id: str | None 
     return row
 
 
-def _release(gw: Gateway, session_id: str, attempt_id: str) -> None:
+def _release(gw: CheckoutPorts, session_id: str, attempt_id: str) -> None:
     """Forget an attempt that charged nothing (its request was refused before any bank call)."""
     with gw.db.unit_of_work() as session:
         row = _by_id(session, session_id, lock=True)
@@ -395,7 +389,7 @@ def _release(gw: Gateway, session_id: str, attempt_id: str) -> None:
             row.attempt_payment_id = row.attempt_plan_id = row.attempt_started_at = None
 
 
-def settle(gw: Gateway, session_id: str) -> None:
+def settle(gw: CheckoutPorts, session_id: str) -> None:
     """Complete the session if its attempt succeeded (a wallet notify, a device's approval or a
     bank's callback may have settled it since the page last looked)."""
     with gw.db.unit_of_work() as session:
@@ -406,7 +400,7 @@ def settle(gw: Gateway, session_id: str) -> None:
             _complete(gw, session, _by_id(session, session_id, lock=True))
 
 
-def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
+def payment_settled(gw: CheckoutPorts, session: Session, payment: Payment) -> None:
     """Called by the payments service with the payment's row lock held, when a payment made for
     a checkout session reaches its outcome."""
     if payment.status != "succeeded":
@@ -418,7 +412,7 @@ def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
         _complete(gw, session, row, payment=payment)
 
 
-def _complete(gw: Gateway, session: Session, row: CheckoutSession, payment: Payment | None = None) -> None:
+def _complete(gw: CheckoutPorts, session: Session, row: CheckoutSession, payment: Payment | None = None) -> None:
     if row.status == "complete":
         return
     now = as_utc(gw.clock())
@@ -434,7 +428,7 @@ def _complete(gw: Gateway, session: Session, row: CheckoutSession, payment: Paym
     log.info("checkout session %s complete (%s)", row.id, row.installment_plan_id or row.payment_id)
 
 
-def _attempt(gw: Gateway, session: Session, row: CheckoutSession) -> Attempt | None:
+def _attempt(gw: CheckoutPorts, session: Session, row: CheckoutSession) -> Attempt | None:
     if not (row.attempt_payment_id or row.attempt_plan_id):
         return None
     found = _attempt_row(session, row)
@@ -452,7 +446,7 @@ def _attempt(gw: Gateway, session: Session, row: CheckoutSession) -> Attempt | N
     return Attempt("payment", found.id, found.status, method, found.failure_code, found.failure_message, found.next_action)
 
 
-def _starting(gw: Gateway, row: CheckoutSession, kind: str, attempt_id: str, method: str) -> Attempt | None:
+def _starting(gw: CheckoutPorts, row: CheckoutSession, kind: str, attempt_id: str, method: str) -> Attempt | None:
     if as_utc(row.attempt_started_at) < as_utc(gw.clock()) - ABANDONED_CLAIM:
         return None  # its process died before writing it: nothing was charged
     return Attempt(kind, attempt_id, "starting", method)
@@ -464,14 +458,14 @@ def _attempt_row(session: Session, row: CheckoutSession):
     return session.execute(select(Payment).where(Payment.id == row.attempt_payment_id)).scalar_one_or_none()
 
 
-def _require_open(gw: Gateway, row: CheckoutSession) -> None:
+def _require_open(gw: CheckoutPorts, row: CheckoutSession) -> None:
     if row.status == "complete":
         raise SessionClosed("checkout_session_complete", "This checkout is already paid.")
     if _expired(gw, row):
         raise SessionClosed("checkout_session_expired", "This checkout has expired.")
 
 
-def _expired(gw: Gateway, row: CheckoutSession) -> bool:
+def _expired(gw: CheckoutPorts, row: CheckoutSession) -> bool:
     return row.status == "open" and as_utc(gw.clock()) >= as_utc(row.expires_at)
 
 
@@ -487,7 +481,7 @@ def _summary(line_items: list[dict]) -> str:
     return ", ".join(f"{item['quantity']} x {item['name']}" if item["quantity"] > 1 else item["name"] for item in line_items)[:500]
 
 
-def _view(gw: Gateway, session: Session, row: CheckoutSession, for_page: bool = False) -> SessionView:
+def _view(gw: CheckoutPorts, session: Session, row: CheckoutSession, for_page: bool = False) -> SessionView:
     merchant_name = session.execute(select(Merchant.name).where(Merchant.id == row.merchant_id)).scalar_one()
     return SessionView(
         id=row.id, merchant_id=row.merchant_id, merchant_name=merchant_name,

@@ -15,7 +15,8 @@ from gateway.domain.consent import ConsentKind, ConsentRequired
 from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.identity import check_id_number, mask_mobile, mask_name
 from gateway.domain.ids import new_id
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
+from gateway.services.read_models import ConsentView, CustomerView
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,7 @@ class ConsentGrant:
     purpose: str
 
 
-@dataclass(frozen=True)
-class CustomerView:
-    """A customer as the merchant may see it: the ID number and mobile only masked."""
-
-    id: str
-    state: str
-    name: str | None
-    mobile_masked: str | None
-    id_number_masked: str | None
-    created_at: object
-
-
-def register_customer(gw: Gateway, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
+def register_customer(gw: VaultPorts, merchant_id: str, *, name: str, mobile: str, id_number: str, identity_consent: ConsentGrant) -> CustomerView:
     if not MOBILE.match(mobile):
         raise InvalidRequest("mobile_invalid", "The mobile number must be 11 digits starting with 1.", "mobile")
     resident = check_id_number(id_number, gw.clock().date())
@@ -72,14 +61,14 @@ def register_customer(gw: Gateway, merchant_id: str, *, name: str, mobile: str, 
     return _view(customer, data_key)
 
 
-def get_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+def get_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> CustomerView:
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id)
     key = gw.vault.data_key(customer.id, customer.data_key) if customer.data_key else None
     return _view(customer, key)
 
 
-def erase_customer(gw: Gateway, merchant_id: str, customer_id: str) -> CustomerView:
+def erase_customer(gw: VaultPorts, merchant_id: str, customer_id: str) -> CustomerView:
     """Crypto-shredding: destroy the customer's data key, so every ciphertext sealed with it (ID,
     name, mobile, saved cards) becomes unreadable; drop the lookup hashes so the ID can register
     again. Payments and ledger entries keep their amounts under the now pseudonymous id."""
@@ -119,13 +108,13 @@ def _forget_devices(session: Session, customer_id: str) -> None:
 
 # ---- consents ---------------------------------------------------------------------------------
 
-def grant_consent(gw: Gateway, merchant_id: str, customer_id: str, grant: ConsentGrant) -> Consent:
+def grant_consent(gw: VaultPorts, merchant_id: str, customer_id: str, grant: ConsentGrant) -> ConsentView:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id, lock=True, active=True)
-        return _grant(session, customer_id, grant, gw.clock())
+        return ConsentView.from_row(_grant(session, customer_id, grant, gw.clock()))
 
 
-def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: ConsentKind) -> Consent:
+def withdraw_consent(gw: VaultPorts, merchant_id: str, customer_id: str, kind: ConsentKind) -> ConsentView:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id, lock=True)
         current = _current(session, customer_id, kind)
@@ -133,13 +122,14 @@ def withdraw_consent(gw: Gateway, merchant_id: str, customer_id: str, kind: Cons
             raise Conflict("consent_not_given", f"There is no active '{kind.value}' consent to withdraw.", "kind")
         current.withdrawn_at = gw.clock()
     log.info("customer %s withdrew %s consent", customer_id, kind.value)
-    return current
+    return ConsentView.from_row(current)
 
 
-def list_consents(gw: Gateway, merchant_id: str, customer_id: str) -> list[Consent]:
+def list_consents(gw: VaultPorts, merchant_id: str, customer_id: str) -> list[ConsentView]:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
-        return list(session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars())
+        rows = session.execute(select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.granted_at, Consent.id)).scalars()
+        return [ConsentView.from_row(row) for row in rows]
 
 
 def require_consent(session: Session, customer_id: str, *kinds: ConsentKind) -> None:
@@ -182,7 +172,7 @@ def owned_customer(session: Session, merchant_id: str, customer_id: str, *, lock
     return customer
 
 
-def customer_data_key(gw: Gateway, customer: Customer) -> DataKey:
+def customer_data_key(gw: VaultPorts, customer: Customer) -> DataKey:
     return gw.vault.data_key(customer.id, customer.data_key)
 
 

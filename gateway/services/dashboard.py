@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Date, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -21,11 +22,19 @@ from gateway.adapters.db.models import (
     SandboxWalletOrder, WalletNotification,
 )
 from gateway.adapters.db.webhook_models import WebhookDelivery, WebhookEndpoint
-from gateway.bootstrap import Gateway
 from gateway.domain.clock import BEIJING, as_utc, beijing_date
 from gateway.domain.errors import NotFound
 from gateway.domain.money import format_cny
 from gateway.services import idempotency
+from gateway.services.ports import BankPorts, SettingsPort
+from gateway.services.refunds import create_refund
+
+
+@runtime_checkable
+class DashboardPorts(BankPorts, SettingsPort, Protocol):
+    """Transactions and the clock to read; the banks (a refund), and the idempotency settings
+    (a refund made once per confirmation form)."""
+
 
 PAGE_SIZE = 25
 CHART_DAYS = 30
@@ -53,7 +62,7 @@ class Home:
     late_plans: int
 
 
-def home(gw: Gateway, scope: str | None) -> Home:
+def home(gw: DashboardPorts, scope: str | None) -> Home:
     today = beijing_date(gw.clock())
     first = today - timedelta(days=CHART_DAYS - 1)
     since, today_start = _start_of(first), _start_of(today)
@@ -113,7 +122,7 @@ class Page:
 PAYMENT_STATUSES = ("succeeded", "failed", "processing", "requires_action", "requires_capture", "requires_confirmation", "canceled")
 
 
-def payments_page(gw: Gateway, scope: str | None, search: str = "", status: str = "", before: int | None = None, after: int | None = None) -> Page:
+def payments_page(gw: DashboardPorts, scope: str | None, search: str = "", status: str = "", before: int | None = None, after: int | None = None) -> Page:
     """Newest first, PAGE_SIZE at a time; `before`/`after` are the cursors of the page links.
     The search matches a payment, customer or plan id exactly, a card's last four digits, or
     words of the description."""
@@ -185,7 +194,7 @@ class PaymentDetail:
     ledger: list[LedgerEntry]
 
 
-def payment_detail(gw: Gateway, scope: str | None, payment_id: str) -> PaymentDetail:
+def payment_detail(gw: DashboardPorts, scope: str | None, payment_id: str) -> PaymentDetail:
     with gw.db.unit_of_work() as session:
         found = session.execute(
             _scoped(select(Payment, Merchant.name).join(Merchant, Merchant.id == Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)
@@ -251,11 +260,9 @@ def _ledger(session: Session, references: list[str]) -> list[LedgerEntry]:
     return list(entries.values())
 
 
-def refund(gw: Gateway, scope: str | None, payment_id: str, amount: int, request_key: str) -> dict:
+def refund(gw: DashboardPorts, scope: str | None, payment_id: str, amount: int, request_key: str) -> dict:
     """Refund part or all of a payment from the dashboard, once per confirmation form shown
     (`request_key`): a double click or a resubmitted form replays the first answer."""
-    from gateway.services.refunds import create_refund
-
     with gw.db.unit_of_work() as session:
         merchant_id = session.execute(_scoped(select(Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)).scalar_one_or_none()
     if merchant_id is None:
@@ -301,7 +308,7 @@ class PlansPage:
     by_delinquency: dict[str, int]  # active plans
 
 
-def plans_page(gw: Gateway, scope: str | None, delinquency: str = "", before: int | None = None, after: int | None = None) -> PlansPage:
+def plans_page(gw: DashboardPorts, scope: str | None, delinquency: str = "", before: int | None = None, after: int | None = None) -> PlansPage:
     query = _scoped(select(InstallmentPlan, Merchant.name).join(Merchant, Merchant.id == InstallmentPlan.merchant_id), InstallmentPlan, scope)
     if delinquency in DELINQUENCY_STATES:
         query = query.where(InstallmentPlan.delinquency == delinquency, InstallmentPlan.state == "active")
@@ -330,7 +337,7 @@ class PlanDetail:
     payments: list[PaymentRow]
 
 
-def plan_detail(gw: Gateway, scope: str | None, plan_id: str) -> PlanDetail:
+def plan_detail(gw: DashboardPorts, scope: str | None, plan_id: str) -> PlanDetail:
     today = beijing_date(gw.clock())
     with gw.db.unit_of_work() as session:
         found = session.execute(
@@ -385,7 +392,7 @@ class Fleet:
     rejections: list[tuple[str, int]]  # reason, count; most frequent first
 
 
-def fleet(gw: Gateway, scope: str | None, page: int = 0) -> Fleet:
+def fleet(gw: DashboardPorts, scope: str | None, page: int = 0) -> Fleet:
     """The devices, newest enrolled first; `Page.older`/`newer` are page numbers here."""
     today = beijing_date(gw.clock())
     query = _scoped(
@@ -431,7 +438,7 @@ class DeviceDetail:
     plans: list[str] = field(default_factory=list)
 
 
-def device_detail(gw: Gateway, scope: str | None, device_id: str) -> DeviceDetail:
+def device_detail(gw: DashboardPorts, scope: str | None, device_id: str) -> DeviceDetail:
     today = beijing_date(gw.clock())
     first = today - timedelta(days=CHART_DAYS - 1)
     with gw.db.unit_of_work() as session:

@@ -1,34 +1,26 @@
 """Dashboard users: operators (every merchant) and a merchant's admins (may refund) and viewers
-(read only). Passwords are kept only as argon2id hashes; failed sign-ins are counted per e-mail
-and per client address, and past the limit sign-in is refused for a while (a plain counter in
-the database, so every process of the gateway sees the same count)."""
+(read only). Passwords are kept only as argon2id hashes. Failed sign-ins are limited per account
+and per client address where requests arrive (gateway/web/dashboard.py, flask-limiter)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import Enum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.db.models import Merchant
-from gateway.adapters.db.web_models import DashboardUser, SignInFailure
-from gateway.bootstrap import Gateway
-from gateway.domain.clock import as_utc
-from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
+from gateway.adapters.db.web_models import DashboardUser
+from gateway.domain.errors import Conflict, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
+from gateway.services.ports import StoragePorts
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
-# Five wrong passwords for one e-mail (or twenty from one address) in fifteen minutes lock
-# sign-in for them until the oldest failure leaves the window.
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_ADDRESS = 20
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
@@ -39,11 +31,6 @@ class Role(str, Enum):
     OPERATOR = "operator"
     MERCHANT_ADMIN = "merchant_admin"
     MERCHANT_VIEWER = "merchant_viewer"
-
-
-class TooManyAttempts(DomainError):
-    status = 429
-    type = "rate_limit_error"
 
 
 @dataclass(frozen=True)
@@ -64,8 +51,8 @@ class User:
         return self.role in (Role.OPERATOR, Role.MERCHANT_ADMIN)
 
 
-def create_user(gw: Gateway, email: str, password: str, role: Role, merchant_id: str | None = None) -> User:
-    email = _normal(email)
+def create_user(gw: StoragePorts, email: str, password: str, role: Role, merchant_id: str | None = None) -> User:
+    email = normal_email(email)
     if "@" not in email or len(email) > 254:
         raise InvalidRequest("email_invalid", "Give an e-mail address.", "email")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -85,7 +72,7 @@ def create_user(gw: Gateway, email: str, password: str, role: Role, merchant_id:
     return get_user(gw, user.id)
 
 
-def get_user(gw: Gateway, user_id: str) -> User | None:
+def get_user(gw: StoragePorts, user_id: str) -> User | None:
     with gw.db.unit_of_work() as session:
         row = session.execute(
             select(DashboardUser, Merchant.name).outerjoin(Merchant, Merchant.id == DashboardUser.merchant_id)
@@ -97,31 +84,17 @@ def get_user(gw: Gateway, user_id: str) -> User | None:
     return User(user.id, user.email, Role(user.role), user.merchant_id, merchant_name)
 
 
-def sign_in(gw: Gateway, email: str, password: str, client_address: str) -> User | None:
-    """The user, or None for a wrong e-mail or password (not saying which). Raises
-    TooManyAttempts while the e-mail or the address has failed too often."""
-    email = _normal(email)
-    subjects = {f"email:{email}": MAX_FAILURES_PER_EMAIL, f"ip:{client_address}": MAX_FAILURES_PER_ADDRESS}
-    now = as_utc(gw.clock())
+def sign_in(gw: StoragePorts, email: str, password: str) -> User | None:
+    """The user, or None for a wrong e-mail or password (not saying which)."""
+    email = normal_email(email)
     with gw.db.unit_of_work() as session:
-        counts = dict(session.execute(
-            select(SignInFailure.subject, func.count()).where(SignInFailure.subject.in_(subjects), SignInFailure.failed_at > now - FAILURE_WINDOW)
-            .group_by(SignInFailure.subject)
-        ).all())
-        if any(counts.get(subject, 0) >= limit for subject, limit in subjects.items()):
-            raise TooManyAttempts("too_many_attempts", "Too many failed sign-ins. Wait 15 minutes and try again.")
         user = session.execute(select(DashboardUser).where(DashboardUser.email == email, DashboardUser.disabled_at.is_(None))).scalar_one_or_none()
     if user is not None and _verify(user.password_hash, password):
-        with gw.db.unit_of_work() as session:
-            session.execute(delete(SignInFailure).where(SignInFailure.subject == f"email:{email}"))
         log.info("dashboard user %s signed in", user.id)
         return get_user(gw, user.id)
     if user is None:
         _verify(_DUMMY_HASH, password)
-    with gw.db.unit_of_work() as session:
-        session.add_all([SignInFailure(subject=subject, failed_at=now) for subject in subjects])
-        session.execute(delete(SignInFailure).where(SignInFailure.failed_at < now - FAILURE_WINDOW))
-    log.info("failed dashboard sign-in for %s from %s", email, client_address)
+    log.info("failed dashboard sign-in")
     return None
 
 
@@ -132,5 +105,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _normal(email: str) -> str:
+def normal_email(email: str) -> str:
+    """The form an account's e-mail is stored and counted in."""
     return email.strip().lower()

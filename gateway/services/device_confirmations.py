@@ -4,9 +4,10 @@
         records a pending confirmation and queues a signed-for request to the device's commands
         topic (the command relay in `paygate ingest` publishes it).
     ingest (gateway/services/device_ingest.py) checks each signed answer with `decide_answer`.
-    expire_due(gw) expires unanswered requests; deliver_outcomes(gw) tells the payment side.
-    on_confirmation(gw, payment_id, approved, reason=...) moves the payment out of
-    `requires_action` (gateway.services.payments.device_answered).
+    expire_due(gw) expires unanswered requests; deliver_outcomes(gw) tells the payment side
+    through `gw.confirmation_decided(payment_id, approved, reason)`, which the composition root
+    wires to gateway.services.payments.device_answered (payments build on this module, so this
+    module does not call them by name).
 
 Outcomes reach the hook at least once, after the decision is committed (a crash in between is
 caught up by the next deliver_outcomes), so the payment side must treat a repeat as a no-op.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -32,20 +34,25 @@ from gateway.domain.devices import (
     judge_confirmation,
 )
 from gateway.domain.errors import Conflict, NotFound
-from gateway.bootstrap import Gateway
+from gateway.services.ports import ConfirmationDecided, SettingsPort, StoragePorts, TransactionsPort
 
 log = logging.getLogger(__name__)
 
 
-def on_confirmation(gw: Gateway, payment_id: str, approved: bool, *, reason: str = "") -> None:
-    """The device's answer for `payment_id` is final: the payment goes on to its bank, or fails.
-    Idempotent: a repeat finds the payment no longer waiting for its device."""
-    from gateway.services.payments import device_answered  # payments builds on this module
-
-    device_answered(gw, payment_id, approved, reason)
+@runtime_checkable
+class RequestPorts(StoragePorts, SettingsPort, Protocol):
+    """Asking a device: transactions, the clock and the confirmation time-out."""
 
 
-def request_confirmation(gw: Gateway, payment_id: str, device_id: str, amount: int, currency: str,
+@runtime_checkable
+class ConfirmationPorts(RequestPorts, Protocol):
+    """Delivering outcomes also takes who hears a decided confirmation (the payment goes on to its
+    bank, or fails; it must treat a repeat as a no-op)."""
+
+    confirmation_decided: ConfirmationDecided
+
+
+def request_confirmation(gw: RequestPorts, payment_id: str, device_id: str, amount: int, currency: str,
                          merchant_name: str, *, session: Session | None = None,
                          ttl_seconds: int | None = None) -> str:
     """Ask `device_id` to confirm a payment; returns the nonce it must sign back.
@@ -101,7 +108,7 @@ def decide_answer(session: Session, answer: ConfirmationAnswer, now: datetime) -
     return rejection
 
 
-def expire_due(gw: Gateway) -> int:
+def expire_due(gw: StoragePorts) -> int:
     """Expire pending confirmations past their deadline; how many."""
     now = gw.clock()
     with gw.db.unit_of_work() as session:
@@ -119,7 +126,7 @@ OUTCOME_REASON = {ConfirmationState.APPROVED.value: "approved", ConfirmationStat
                   ConfirmationState.EXPIRED.value: "expired"}
 
 
-def deliver_outcomes(gw: Gateway, limit: int = 100) -> int:
+def deliver_outcomes(gw: ConfirmationPorts, limit: int = 100) -> int:
     """Tell the payment side about every decided confirmation it has not heard of; how many.
 
     The hook runs outside our transaction (it opens the payment's own unit of work, and SQLite
@@ -134,7 +141,7 @@ def deliver_outcomes(gw: Gateway, limit: int = 100) -> int:
     delivered = 0
     for nonce, payment_id, state in decided:
         try:
-            on_confirmation(gw, payment_id, state == ConfirmationState.APPROVED.value, reason=OUTCOME_REASON[state])
+            gw.confirmation_decided(payment_id, state == ConfirmationState.APPROVED.value, OUTCOME_REASON[state])
         except Exception:
             log.exception("confirmation outcome for payment %s not delivered; will retry", payment_id)
             continue
@@ -150,6 +157,6 @@ def get_pending(session: Session, nonce: str) -> DeviceConfirmation:
     return session.get(DeviceConfirmation, nonce)
 
 
-def get_confirmation(gw: Gateway, nonce: str) -> DeviceConfirmation | None:
+def get_confirmation(gw: TransactionsPort, nonce: str) -> DeviceConfirmation | None:
     with gw.db.unit_of_work() as session:
         return session.get(DeviceConfirmation, nonce)

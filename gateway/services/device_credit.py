@@ -18,14 +18,15 @@ from gateway.domain.clock import beijing_date
 from gateway.adapters.db.device_models import DeviceCommand
 from gateway.adapters.db.installment_models import DevicePaygCredential, DeviceToken
 from gateway.domain.errors import Conflict, NotFound
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
+from gateway.services.read_models import DeviceTokenView
 
 log = logging.getLogger(__name__)
 
 UNLOCK_TOKEN_COMMAND = wire.UNLOCK_TOKEN  # the agent applies it (device_agents.agent)
 
 
-def provision(gw: Gateway, session: Session, device_id: str) -> tuple[str, int]:
+def provision(gw: VaultPorts, session: Session, device_id: str) -> tuple[str, int]:
     """Give a device its OpenPAYGO secret and starting code (at enrollment). Returned once, to be
     stored on the device; the gateway keeps the secret sealed by the vault."""
     secret_hex, starting_code = payg_tokens.new_secret()
@@ -41,11 +42,11 @@ def require_provisioned(session: Session, device_id: str) -> None:
     _credential(session, device_id)
 
 
-def plan_activated(gw: Gateway, session: Session, plan, paid_until: date) -> None:
+def plan_activated(gw: VaultPorts, session: Session, plan, paid_until: date) -> None:
     paid_until_changed(gw, session, plan, paid_until)
 
 
-def paid_until_changed(gw: Gateway, session: Session, plan, paid_until: date) -> DeviceToken | None:
+def paid_until_changed(gw: VaultPorts, session: Session, plan, paid_until: date) -> DeviceToken | None:
     """ADD_TIME for the days between what the device holds and the new paid-until date (the last
     day it may be used). Days count the way the device counts them: its credit ends at the start
     of a Beijing day, and a device whose credit ran out counts from today."""
@@ -64,16 +65,16 @@ def paid_until_changed(gw: Gateway, session: Session, plan, paid_until: date) ->
     return token
 
 
-def plan_completed(gw: Gateway, session: Session, plan) -> DeviceToken | None:
+def plan_completed(gw: VaultPorts, session: Session, plan) -> DeviceToken | None:
     return _unlock_for_good(gw, session, plan)
 
 
-def plan_canceled(gw: Gateway, session: Session, plan) -> DeviceToken | None:
+def plan_canceled(gw: VaultPorts, session: Session, plan) -> DeviceToken | None:
     """The device is released from the voided plan: it no longer locks."""
     return _unlock_for_good(gw, session, plan)
 
 
-def release(gw: Gateway, merchant_id: str, device_id: str) -> DeviceToken:
+def release(gw: VaultPorts, merchant_id: str, device_id: str) -> DeviceTokenView:
     """Unlock for good a device of the merchant that is on no open installment plan."""
     from gateway.adapters.db.device_models import Device
     from gateway.adapters.db.installment_models import InstallmentPlan
@@ -89,15 +90,15 @@ def release(gw: Gateway, merchant_id: str, device_id: str) -> DeviceToken:
             raise Conflict("device_on_plan", f"Device {device_id} is on installment plan {open_plan[0]}; it unlocks when the plan is paid.", "device")
         credential = _credential(session, device_id)
         credential.unlocked_for_good = True
-        return _issue(gw, session, credential, None, "disable_payg", 0, None)
+        return DeviceTokenView.from_row(_issue(gw, session, credential, None, "disable_payg", 0, None))
 
 
-def counter_sync(gw: Gateway, session: Session, device_id: str) -> DeviceToken:
+def counter_sync(gw: VaultPorts, session: Session, device_id: str) -> DeviceToken:
     """For a device whose count fell behind (tokens lost): realigns it without adding time."""
     return _issue(gw, session, _credential(session, device_id), None, "counter_sync", 0, None)
 
 
-def _unlock_for_good(gw: Gateway, session: Session, plan) -> DeviceToken | None:
+def _unlock_for_good(gw: VaultPorts, session: Session, plan) -> DeviceToken | None:
     if not plan.device_id:
         return None
     credential = _credential(session, plan.device_id)
@@ -105,7 +106,7 @@ def _unlock_for_good(gw: Gateway, session: Session, plan) -> DeviceToken | None:
     return _issue(gw, session, credential, plan.id, "disable_payg", 0, None)
 
 
-def _issue(gw: Gateway, session: Session, credential: DevicePaygCredential, plan_id: str | None, kind: str, days: int, paid_until: date | None) -> DeviceToken:
+def _issue(gw: VaultPorts, session: Session, credential: DevicePaygCredential, plan_id: str | None, kind: str, days: int, paid_until: date | None) -> DeviceToken:
     secret_hex = gw.vault.decrypt(credential.secret_sealed, associated=f"payg:{credential.device_id}").decode()
     count, digits = payg_tokens.generate(secret_hex, credential.starting_code, credential.last_count, kind, days)
     credential.last_count = count

@@ -17,7 +17,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from sqlalchemy import BigInteger, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,11 +27,17 @@ from device_agents import wire
 from gateway.adapters import signatures
 from gateway.adapters.db.device_models import Device, DeviceMessage, DeviceRejection
 from gateway.domain.devices import DeviceKind, DeviceState, FreshnessWindow, Rejection, validate_telemetry
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts, SettingsPort
 from gateway.services.device_confirmations import answer_from, decide_answer
 from gateway.services.devices import may_store_usage
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class IngestPorts(StoragePorts, SettingsPort, Protocol):
+    """Transactions, the clock, and the freshness window a device message must fall in."""
+
 
 LATEST_TIMESTAMP_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last instant datetime can hold
 
@@ -107,7 +113,7 @@ class KeyCache:
 
 
 class Ingestor:
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: IngestPorts) -> None:
         self.gw = gw
         self.keys = KeyCache()
         self.window = FreshnessWindow(timedelta(seconds=gw.settings.device_clock_skew_seconds),

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,10 +27,17 @@ from gateway.domain.ids import new_id
 from gateway.domain.consent import ConsentKind
 from gateway.services import device_credit
 from gateway.services import enrollment_tokens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts, SettingsPort
 from gateway.services.customers import has_consent
+from gateway.services.read_models import Broker, DeviceView, EnrolledDevice, PaygCredentials
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class DevicePorts(StoragePorts, SettingsPort, Protocol):
+    """Transactions, the clock, the deployment's CA directory and the broker devices are sent to."""
+
 
 MAX_USAGE_DAYS = 92
 
@@ -42,18 +50,6 @@ class Enrollment:
     signing_key: str  # PEM SubjectPublicKeyInfo, Ed25519 or P-256
 
 
-@dataclass(frozen=True)
-class EnrolledDevice:
-    device: Device
-    certificate: str  # PEM
-    certificate_chain: list[str]  # device certificate, then the CA
-    ca_certificate: str
-    broker_url: str
-    # OpenPAYGO Token credentials for the device's lock (secret in hex): given to the device only here
-    payg_secret_key: str = field(repr=False)
-    payg_starting_code: int
-
-
 def may_store_usage(session: Session, device: Device) -> bool:
     """Whether this device's usage telemetry may be kept: only with its owner's separate
     `device_usage` consent (PIPL). A device no customer owns (a merchant's own fleet, a device
@@ -63,7 +59,7 @@ def may_store_usage(session: Session, device: Device) -> bool:
     return has_consent(session, device.owner_customer_id, ConsentKind.DEVICE_USAGE)
 
 
-def certificate_authority(gw: Gateway) -> CertificateAuthority:
+def certificate_authority(gw: DevicePorts) -> CertificateAuthority:
     try:
         return CertificateAuthority.open(gw.settings.pki_dir)
     except PkiError as exc:
@@ -71,7 +67,7 @@ def certificate_authority(gw: Gateway) -> CertificateAuthority:
         raise InvalidRequest("pki_not_configured", "Device enrollment is not set up on this gateway.") from exc
 
 
-def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment, enrollment_token: str | None = None) -> EnrolledDevice:
+def enroll_device(gw: DevicePorts, merchant_id: str, enrollment: Enrollment, enrollment_token: str | None = None) -> EnrolledDevice:
     """Enroll a device for the merchant; with an enrollment token, the token is spent in the same
     transaction (used once, and only if the enrollment commits)."""
     signing_key = _signing_key(enrollment.signing_key)
@@ -98,8 +94,15 @@ def enroll_device(gw: Gateway, merchant_id: str, enrollment: Enrollment, enrollm
         ca.revoke(issued.serial_hex)  # never leave a live certificate without its device record
         raise
     log.info("device %s enrolled (%s %s) by %s", device_id, enrollment.kind.value, enrollment.model, merchant_id)
-    return EnrolledDevice(device, issued.pem, [issued.pem, ca.cert_pem], ca.cert_pem, gw.settings.device_broker_url,
-                          secret_hex, starting_code)
+    return EnrolledDevice.from_row(
+        device,
+        certificate=issued.pem,
+        certificate_chain=[issued.pem, ca.cert_pem],
+        ca_certificate=ca.cert_pem,
+        broker=Broker(gw.settings.device_broker_url, wire.telemetry_topic(device_id), wire.confirmations_topic(device_id),
+                      wire.commands_topic(device_id)),
+        payg=PaygCredentials(secret_hex, starting_code),
+    )
 
 
 def _signing_key(pem: str) -> wire.VerifyingKey:
@@ -110,16 +113,16 @@ def _signing_key(pem: str) -> wire.VerifyingKey:
                              "signing_key") from exc
 
 
-def get_device(gw: Gateway, merchant_id: str, device_id: str) -> Device:
+def get_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, device_id)
+        return DeviceView.from_row(_owned(session, merchant_id, device_id))
 
 
 def _owned(session: Session, merchant_id: str, device_id: str, lock: bool = False) -> Device:
     return owned(session, Device, merchant_id, device_id, "device", lock=lock)
 
 
-def revoke_device(gw: Gateway, merchant_id: str, device_id: str) -> Device:
+def revoke_device(gw: DevicePorts, merchant_id: str, device_id: str) -> DeviceView:
     """Revoke the device: ingest refuses its messages from this commit on, its pending payment
     confirmations expire, and its certificate goes on the CRL (the broker refuses it once it
     has re-read the CRL)."""
@@ -136,10 +139,10 @@ def revoke_device(gw: Gateway, merchant_id: str, device_id: str) -> Device:
     ca = certificate_authority(gw)
     ca.revoke(device.cert_serial)
     log.info("device %s revoked by %s (certificate %s on the CRL)", device_id, merchant_id, device.cert_serial)
-    return device
+    return DeviceView.from_row(device)
 
 
-def device_usage(gw: Gateway, merchant_id: str, device_id: str, start: date, end: date) -> list[dict]:
+def device_usage(gw: DevicePorts, merchant_id: str, device_id: str, start: date, end: date) -> list[dict]:
     """Daily usage aggregates for [start, end] (UTC days, both included)."""
     if end < start:
         raise InvalidRequest("parameter_invalid", "'to' must not be before 'from'.", "to")

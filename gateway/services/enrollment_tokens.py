@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db.device_models import EnrollmentToken
 from gateway.domain.clock import as_utc
 from gateway.domain.errors import DomainError
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
 
 PREFIX = "enr_"
 DEFAULT_LIFETIME = timedelta(hours=1)
@@ -29,7 +29,7 @@ class NewEnrollmentToken:
     expires_at: datetime
 
 
-def create(gw: Gateway, merchant_id: str, lifetime: timedelta = DEFAULT_LIFETIME) -> NewEnrollmentToken:
+def create(gw: VaultPorts, merchant_id: str, lifetime: timedelta = DEFAULT_LIFETIME) -> NewEnrollmentToken:
     token = PREFIX + secrets.token_urlsafe(24)
     expires_at = gw.clock() + lifetime
     with gw.db.unit_of_work() as session:
@@ -37,7 +37,7 @@ def create(gw: Gateway, merchant_id: str, lifetime: timedelta = DEFAULT_LIFETIME
     return NewEnrollmentToken(token, expires_at)
 
 
-def merchant_of(gw: Gateway, token: str) -> str | None:
+def merchant_of(gw: VaultPorts, token: str) -> str | None:
     """The merchant a still-usable token enrolls for (it is spent only by `redeem`)."""
     with gw.db.unit_of_work() as session:
         row = session.execute(select(EnrollmentToken).where(EnrollmentToken.token_hash == _hash(gw, token))).scalar_one_or_none()
@@ -45,7 +45,7 @@ def merchant_of(gw: Gateway, token: str) -> str | None:
     return row.merchant_id if usable else None
 
 
-def redeem(gw: Gateway, session: Session, token: str, device_id: str) -> None:
+def redeem(gw: VaultPorts, session: Session, token: str, device_id: str) -> None:
     """Spend the token in the transaction that creates the device: used once, and only if the
     enrollment commits."""
     spent = session.execute(
@@ -58,5 +58,5 @@ def redeem(gw: Gateway, session: Session, token: str, device_id: str) -> None:
         raise EnrollmentRefused("enrollment_token_invalid", "The enrollment token is unknown, expired or already used.")
 
 
-def _hash(gw: Gateway, token: str) -> str:
+def _hash(gw: VaultPorts, token: str) -> str:
     return gw.vault.index("enrollment_token", token)

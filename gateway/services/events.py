@@ -4,7 +4,6 @@ also queues one webhook delivery per endpoint of the merchant that listens for i
 same transaction; the `webhooks` worker (gateway/workers/webhooks.py) delivers them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, insert, select
@@ -17,7 +16,9 @@ from gateway.domain.clock import as_utc
 from gateway.domain.errors import Conflict, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.webhooks import DeliveryStatus, listens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts
+from gateway.observability.metrics import count_payment
+from gateway.services.read_models import DeliveryView, EventDetail, EventView
 
 # The payment states a merchant hears about, and the event each one raises.
 PAYMENT_EVENTS = {
@@ -38,6 +39,7 @@ def record(session: Session, merchant_id: str, event_type: str, data: dict, now:
     """Write the event and its pending webhook deliveries in the caller's transaction."""
     now = as_utc(now)  # SQLite keeps the wall time only: store UTC
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=event_type, data=data, created_at=now)
+    _count(session, event_type, data)
     session.add(event)
     session.flush()
     endpoints = session.execute(
@@ -56,6 +58,8 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
     rows = [{"id": new_id("evt"), "merchant_id": merchant_id, "type": event_type, "data": data, "created_at": now} for event_type, data in items]
     if not rows:
         return 0
+    for event_type, data in items:
+        _count(session, event_type, data)
     session.connection().execute(insert(Event.__table__), rows)
     endpoints = session.execute(
         select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
@@ -68,6 +72,13 @@ def record_many(session: Session, merchant_id: str, items: list[tuple[str, dict]
     if deliveries:
         session.connection().execute(insert(WebhookDelivery.__table__), deliveries)
     return len(rows)
+
+
+def _count(session: Session, event_type: str, data: dict) -> None:
+    """paygate_payments_total: every payment state merchants hear about is an event."""
+    kind, _, status = event_type.partition(".")
+    if kind == "payment":
+        count_payment(session, status, data.get("failure_code"))
 
 
 def new_delivery(event: Event, endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:
@@ -122,31 +133,14 @@ def refund_snapshot(refund: Refund) -> dict:
 
 # ---- reading events, and asking for a redelivery ------------------------------------------------
 
-@dataclass(frozen=True)
-class DeliveryView:
-    delivery: WebhookDelivery
-    url: str
-
-
-@dataclass(frozen=True)
-class EventDetail:
-    event: Event
-    deliveries: list[DeliveryView]
-
-    def __getattr__(self, name: str):  # reads like the event itself (id, type, data, created_at)
-        if name.startswith("__") or name in ("event", "deliveries"):
-            raise AttributeError(name)
-        return getattr(self.event, name)
-
-
 def list_events(
-    gw: Gateway,
+    gw: StoragePorts,
     merchant_id: str,
     limit: int,
     starting_after: str | None,
     event_type: str | None = None,
     delivery_status: str | None = None,
-) -> tuple[list[Event], bool]:
+) -> tuple[list[EventView], bool]:
     """Newest first; `starting_after` is the id of the last event of the previous page. Filter by
     type, or by the status of a delivery (`failed`: events some endpoint never got)."""
     with gw.db.unit_of_work() as session:
@@ -161,15 +155,15 @@ def list_events(
                 exists().where(WebhookDelivery.event_id == Event.id, WebhookDelivery.status == delivery_status)
             )
         rows = list(session.execute(query.order_by(Event.seq.desc()).limit(limit + 1)).scalars())
-    return rows[:limit], len(rows) > limit
+    return [EventView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
-def get_event(gw: Gateway, merchant_id: str, event_id: str) -> EventDetail:
+def get_event(gw: StoragePorts, merchant_id: str, event_id: str) -> EventDetail:
     with gw.db.unit_of_work() as session:
         return _detail(session, _owned(session, merchant_id, event_id))
 
 
-def redeliver(gw: Gateway, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
+def redeliver(gw: StoragePorts, merchant_id: str, event_id: str, endpoint_id: str | None = None) -> EventDetail:
     """Send the event again, now, with the same id and body: to one endpoint, or to every enabled
     endpoint that got it before or listens for its type now. The retry schedule starts afresh."""
     now = as_utc(gw.clock())
@@ -225,4 +219,4 @@ def _detail(session: Session, event: Event) -> EventDetail:
         .where(WebhookDelivery.event_id == event.id)
         .order_by(WebhookDelivery.seq)
     ).all()
-    return EventDetail(event, [DeliveryView(delivery, url) for delivery, url in rows])
+    return EventDetail.from_row(event, [DeliveryView.from_row(delivery, url) for delivery, url in rows])

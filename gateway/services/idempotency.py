@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import delete, select, update
 
@@ -18,7 +19,12 @@ from gateway.domain.clock import as_utc
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
 from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
-from gateway.bootstrap import Gateway
+from gateway.services.ports import StoragePorts, SettingsPort
+
+
+@runtime_checkable
+class IdempotencyPorts(StoragePorts, SettingsPort, Protocol):
+    """Transactions, the clock, and how long a retry waits for the first request."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class StoredResponse:
     body: str
 
 
-def claim(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+def claim(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
     """None when this request owns the key and must do the work; else the response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest("idempotency_key_invalid", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", "Idempotency-Key")
@@ -55,7 +61,7 @@ def claim(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> StoredRe
         pause = min(pause * 2, 0.2)
 
 
-def _claim_or_read(gw: Gateway, merchant_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
+def _claim_or_read(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
     """Insert the in-flight row (None: claimed) or return the row that holds the key."""
     now = gw.clock()
     with gw.db.unit_of_work() as session:
@@ -81,7 +87,7 @@ def _claim_or_read(gw: Gateway, merchant_id: str, key: str, fingerprint: str) ->
         return stored
 
 
-def complete(gw: Gateway, merchant_id: str, key: str, response: StoredResponse) -> None:
+def complete(gw: IdempotencyPorts, merchant_id: str, key: str, response: StoredResponse) -> None:
     with gw.db.unit_of_work() as session:
         session.execute(
             update(IdempotencyKey)
@@ -90,7 +96,7 @@ def complete(gw: Gateway, merchant_id: str, key: str, response: StoredResponse) 
         )
 
 
-def purge_expired(gw: Gateway) -> int:
+def purge_expired(gw: IdempotencyPorts) -> int:
     with gw.db.unit_of_work() as session:
         result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < gw.clock() - KEY_LIFETIME))
     return result.rowcount

@@ -10,14 +10,17 @@ and reconciliation work for it as for any payment; `payment_settled` is where it
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
+from gateway.adapters.db.device_models import Device
 from gateway.adapters.db.installment_models import DeviceToken, Installment, InstallmentPlan, InstallmentProduct
 from gateway.adapters.db.models import Merchant, Payment, SavedCard
 from gateway.domain import installments as rules
@@ -25,19 +28,28 @@ from gateway.domain.clock import BEIJING, as_utc, beijing_date
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
-from gateway.adapters.connectors.base import Outcome
 from gateway.adapters.db.lookup import owned
 from gateway.domain.ledger import batch_collection_entry, collection_entry, financing_entry, financing_reversal_entry
 from gateway.domain.money import merchant_fee
+from gateway.domain.payments import Outcome
 from gateway.domain.reconciliation import CLAIM_LEASE
-from gateway.services import device_credit, events
-from gateway.bootstrap import Gateway
+from gateway.services import device_credit, events, payments, refunds
+from gateway.services.payments import PaymentPorts
+from gateway.services.ports import Collected, InstallmentStore
 from gateway.services.customers import owned_customer, require_consent
-from gateway.services.saved_cards import chargeable_cards
+from gateway.services.read_models import DeviceTokenView, InstallmentView, PaymentView, PlanRecord, PlanView, ProductView
 
 log = logging.getLogger(__name__)
 
 OPEN_STATES = ("pending", "active")
+
+
+@runtime_checkable
+class InstallmentPorts(PaymentPorts, Protocol):
+    """Plans take what their payments take (each collection is a payment, and the settings give
+    the customer's installment credit limit), and their own rows."""
+
+    installment_store: Callable[[Session], InstallmentStore]
 
 
 class CreditLimitExceeded(DomainError):
@@ -64,7 +76,7 @@ class ProductTerms:
     cooling_off_days: int = 7
 
 
-def create_product(gw: Gateway, merchant_id: str, terms: ProductTerms) -> InstallmentProduct:
+def create_product(gw: InstallmentPorts, merchant_id: str, terms: ProductTerms) -> ProductView:
     if not terms.terms or any(term not in rules.TERMS for term in terms.terms):
         raise InvalidRequest("term_invalid", f"terms must be chosen from {', '.join(map(str, rules.TERMS))}.", "terms")
     if not (Decimal(0) <= terms.down_payment_share < Decimal(1)):
@@ -82,12 +94,12 @@ def create_product(gw: Gateway, merchant_id: str, terms: ProductTerms) -> Instal
     )
     with gw.db.unit_of_work() as session:
         session.add(product)
-    return product
+    return ProductView.from_row(product)
 
 
-def get_product(gw: Gateway, merchant_id: str, product_id: str) -> InstallmentProduct:
+def get_product(gw: InstallmentPorts, merchant_id: str, product_id: str) -> ProductView:
     with gw.db.unit_of_work() as session:
-        return _owned_product(session, merchant_id, product_id)
+        return ProductView.from_row(_owned_product(session, merchant_id, product_id))
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ class Quote:
     schedule: rules.Schedule
 
 
-def quote(gw: Gateway, merchant_id: str, amount: int, *, product_id: str | None = None, term_months: int | None = None,
+def quote(gw: InstallmentPorts, merchant_id: str, amount: int, *, product_id: str | None = None, term_months: int | None = None,
           method: rules.Method | None = None, apr: Decimal | None = None, fee_rate: Decimal | None = None) -> Quote:
     """The exact schedule a shopper would agree to: from a product (with its down payment), or
     from inline terms (the whole amount financed)."""
@@ -124,13 +136,11 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int,
-                device_id: str | None = None, plan_id: str | None = None) -> InstallmentPlan:
+def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int,
+                device_id: str | None = None, plan_id: str | None = None) -> PlanView:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
     book the customer's receivable. A down payment still awaiting its bank leaves the plan pending.
     `plan_id` is given by a caller that claimed it beforehand (the hosted checkout)."""
-    from gateway.services import payments
-
     with gw.db.unit_of_work() as session:
         # The customer's row lock serialises their plan requests, so concurrent ones cannot
         # together exceed the credit limit.
@@ -157,7 +167,7 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
     if offer.down_payment == 0:
         with gw.db.unit_of_work() as session:
             _activate(gw, session, _locked_plan(session, merchant_id, plan.id))
-        return get_plan(gw, merchant_id, plan.id).plan
+        return get_plan(gw, merchant_id, plan.id)
     down = payments.create_payment(
         gw, merchant_id,
         payments.NewPayment(offer.down_payment, "CNY", payments.PaymentMethod("saved_card", card_id), confirm=True,
@@ -165,12 +175,12 @@ def create_plan(gw: Gateway, merchant_id: str, *, customer_id: str, card_id: str
         payment_id=plan.down_payment_payment_id,
     )
     log.info("plan %s: down payment %s is %s", plan.id, down.id, down.status)
-    return get_plan(gw, merchant_id, plan.id).plan
+    return get_plan(gw, merchant_id, plan.id)
 
 
-def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
+def payment_settled(gw: InstallmentPorts, session: Session, payment: Payment) -> None:
     """A payment of a plan (its down payment, or a collection) reached its outcome."""
-    plan = session.execute(select(InstallmentPlan).where(InstallmentPlan.id == payment.installment_plan_id).with_for_update()).scalar_one()
+    plan = gw.installment_store(session).locked_plan(payment.installment_plan_id)
     if payment.purpose == "down_payment":
         if payment.status == "succeeded" and plan.state == "pending":
             _activate(gw, session, plan)
@@ -184,7 +194,7 @@ def payment_settled(gw: Gateway, session: Session, payment: Payment) -> None:
         _collection_failed(gw, session, plan, payment)
 
 
-def _activate(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
+def _activate(gw: InstallmentPorts, session: Session, plan: InstallmentPlan) -> None:
     product = session.get(InstallmentProduct, plan.product_id)
     schedule = rules.build_schedule(plan.financed, plan.term_months, rules.Method(plan.method), apr=product.apr, fee_rate=product.fee_rate, start=plan.start_date)
     for period in schedule.periods:
@@ -202,14 +212,12 @@ def _activate(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
     if plan.device_id:
         _device_owned_by(session, plan.device_id, plan.customer_id)
     session.flush()
-    device_credit.plan_activated(gw, session, plan, paid_until(session, plan, product))
+    device_credit.plan_activated(gw, session, plan, paid_until(gw.installment_store(session), plan, product))
     log.info("plan %s active: %s fen financed over %s months", plan.id, plan.financed, plan.term_months)
 
 
 def _require_device(session: Session, merchant_id: str, device_id: str) -> None:
     """Only the merchant's own, active, lockable device can be sold on a plan."""
-    from gateway.adapters.db.device_models import Device
-
     device = session.get(Device, device_id)
     if device is None or device.merchant_id != merchant_id:
         raise NotFound("device", device_id, "device")
@@ -220,8 +228,6 @@ def _require_device(session: Session, merchant_id: str, device_id: str) -> None:
 
 def _device_owned_by(session: Session, device_id: str, customer_id: str) -> None:
     """The device sold on the plan now belongs to the customer (its usage data is theirs)."""
-    from gateway.adapters.db.device_models import Device
-
     device = session.get(Device, device_id)
     if device is not None:
         device.owner_customer_id = customer_id
@@ -229,7 +235,7 @@ def _device_owned_by(session: Session, device_id: str, customer_id: str) -> None
 
 # ---- collecting -------------------------------------------------------------------------------
 
-def collect_due(gw: Gateway, batch: int = 500) -> int:
+def collect_due(gw: InstallmentPorts, batch: int = 500) -> int:
     """Debit every installment that is due and not being collected. Claimed with SKIP LOCKED and
     marked `collecting` (with the id its debit will have) in one short transaction, so two
     workers never debit it twice. A claim whose worker died before creating the debit is taken
@@ -239,18 +245,8 @@ def collect_due(gw: Gateway, batch: int = 500) -> int:
     file (`_collect_in_bulk`); the rest, which need lateness, device or completion handling, one
     payment at a time."""
     now = gw.clock()
-    due = (
-        select(Installment, InstallmentPlan).join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
-        .where(Installment.next_attempt_at <= now, InstallmentPlan.state == "active")
-        .order_by(Installment.next_attempt_at).with_for_update(skip_locked=True, of=Installment)
-    )
     with gw.db.unit_of_work() as session:
-        # Two claims, each served by the (status, next_attempt_at) index: the scheduled ones, then
-        # (rarely any) whose worker died before creating their debit.
-        claimed = list(session.execute(due.where(Installment.status == "scheduled").limit(batch)).all())
-        if len(claimed) < batch:
-            abandoned = ~select(Payment.id).where(Payment.id == Installment.collecting_payment_id).exists()
-            claimed += session.execute(due.where(Installment.status == "collecting", abandoned).limit(batch - len(claimed))).all()
+        claimed = gw.installment_store(session).claim_due(now, batch)
         claims = []
         for installment, plan in claimed:
             installment.status = "collecting"
@@ -285,9 +281,7 @@ def _plain(plan: InstallmentPlan, item: Installment) -> bool:
             and item.late_fee == 0 and item.paid_principal == item.paid_interest == item.waived_interest == 0)
 
 
-def _debit_one(gw: Gateway, claim: _Claim) -> None:
-    from gateway.services import payments
-
+def _debit_one(gw: InstallmentPorts, claim: _Claim) -> None:
     plan = claim.plan
     request = payments.NewPayment(claim.amount, plan.currency, payments.PaymentMethod("saved_card", plan.saved_card_id), confirm=True,
                                   description=f"installment {claim.number} of plan {plan.id}", metadata={"installment": str(claim.number)},
@@ -296,26 +290,25 @@ def _debit_one(gw: Gateway, claim: _Claim) -> None:
         payments.create_payment(gw, plan.merchant_id, request, payment_id=claim.payment_id)
     except DomainError as refused:  # card disabled, consent withdrawn: a failed attempt
         with gw.db.unit_of_work() as session:
-            plan = _locked_plan(session, plan.merchant_id, plan.id)
-            _attempt_failed(gw, session, plan, _installment(session, plan.id, claim.number), refused.code)
+            store = gw.installment_store(session)
+            plan = store.locked_plan(plan.id)
+            _attempt_failed(gw, session, plan, store.installment(plan.id, claim.number), refused.code)
 
 
-def _collect_in_bulk(gw: Gateway, claims: list[_Claim]) -> list[_Claim]:
+def _collect_in_bulk(gw: InstallmentPorts, claims: list[_Claim]) -> list[_Claim]:
     """Debit plain installments as one batch per bank: their payments are inserted together, the
     bank decides them in one file, and those it approves are booked together (one ledger entry
     per batch, bulk updates and events). Returns the claims to debit one by one instead: cards
     that cannot be charged now, which the one-by-one path turns into failed attempts."""
-    from gateway.services import payments
-
     if not claims:
         return []
     now = gw.clock()
     with gw.db.unit_of_work() as session:
-        cards, refused = chargeable_cards(gw, session, {claim.plan.saved_card_id for claim in claims})
+        store = gw.installment_store(session)
+        cards, refused = store.chargeable_cards({claim.plan.saved_card_id for claim in claims})
         ready = [claim for claim in claims if claim.plan.saved_card_id in cards]
         rows = [payments.installment_debit_row(gw, claim.payment_id, claim.plan, claim.amount, claim.number, cards[claim.plan.saved_card_id]) for claim in ready]
-        if rows:
-            session.connection().execute(insert(Payment.__table__), [row for row, _card in rows])
+        store.add_payments([row for row, _card in rows])
     by_connector: dict[str, list[tuple[_Claim, dict, object]]] = {}
     for claim, (row, card) in zip(ready, rows):
         by_connector.setdefault(row["connector"], []).append((claim, row, card))
@@ -330,21 +323,12 @@ def _collect_in_bulk(gw: Gateway, claims: list[_Claim]) -> list[_Claim]:
     return [claim for claim in claims if claim.plan.saved_card_id in refused]
 
 
-def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
+def _book_batch(gw: InstallmentPorts, connector_name: str, approved: list, now) -> None:
     """The approved debits of one bank file, booked in one transaction."""
     with gw.db.unit_of_work() as session:
-        payments_table, installments_table = Payment.__table__, Installment.__table__
-        connection = session.connection()
-        connection.execute(
-            update(payments_table).where(payments_table.c.id == bindparam("payment_id"), payments_table.c.status == "processing")
-            .values(status="succeeded", amount_received=bindparam("received"), connector_reference=bindparam("reference"), next_reconcile_at=None),
-            [{"payment_id": row["id"], "received": row["amount"], "reference": result.reference} for _claim, row, result in approved],
-        )
-        connection.execute(
-            update(installments_table).where(installments_table.c.seq == bindparam("installment_seq"))
-            .values(status="paid", paid_principal=bindparam("b_principal"), paid_interest=bindparam("b_interest"), paid_at=now, collecting_payment_id=None),
-            [{"installment_seq": claim.installment_seq, "b_principal": claim.principal, "b_interest": claim.interest} for claim, _row, _result in approved],
-        )
+        store = gw.installment_store(session)
+        store.mark_collected([Collected(row["id"], row["amount"], result.reference, claim.installment_seq, claim.principal, claim.interest)
+                              for claim, row, result in approved], now)
         by_merchant: dict[str, list[tuple[str, dict]]] = {}
         for claim, row, _result in approved:
             item = {"object": "installment", "plan": claim.plan.id, "number": claim.number, "due_date": claim.due_date.isoformat(),
@@ -353,30 +337,28 @@ def _book_batch(gw: Gateway, connector_name: str, approved: list, now) -> None:
                     "amount_received": row["amount"], "amount_refunded": 0, "failure_code": None, "customer": row["customer_id"], "metadata": row["metadata"]}
             by_merchant.setdefault(claim.plan.merchant_id, []).extend([("payment.succeeded", paid), ("installment.paid", item)])
         for merchant_id, items in by_merchant.items():
-            events.record_many(session, merchant_id, items, now)
+            store.record_many(merchant_id, items, now)
         # Last, just before the commit: the shared balance rows stay locked for the shortest time.
         principal_by_customer: dict[str, int] = {}
         for claim, _row, _result in approved:
             principal_by_customer[claim.plan.customer_id] = principal_by_customer.get(claim.plan.customer_id, 0) + claim.principal
-        ledger.post(session, batch_collection_entry(
+        store.post(batch_collection_entry(
             reference=new_id("batch"), connector=connector_name, currency=approved[0][0].plan.currency,
             principal_by_customer=principal_by_customer, interest=sum(claim.interest for claim, _row, _result in approved),
         ))
     log.info("%s: %d installments collected in one batch", connector_name, len(approved))
 
 
-def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> Payment:
+def pay_now(gw: InstallmentPorts, merchant_id: str, plan_id: str, kind: str, amount: int | None = None) -> PaymentView:
     """Early or manual payment from the plan's card: the next installment, any amount, or the
     payoff amount (future interest waived on the declining-balance methods)."""
-    from gateway.services import payments
-
     with gw.db.unit_of_work() as session:
         plan = _locked_plan(session, merchant_id, plan_id)
         if plan.state != "active":
             raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
         if session.execute(select(Installment.seq).where(Installment.plan_id == plan.id, Installment.status == "collecting")).first():
             raise Conflict("collection_in_progress", "A payment for this plan is in progress; try again shortly.", "plan")
-        unpaid = _unpaid(session, plan.id)
+        unpaid = gw.installment_store(session).unpaid(plan.id)
         if kind == "next":
             owed = _owed(unpaid[0])
         elif kind == "payoff":
@@ -397,23 +379,21 @@ def pay_now(gw: Gateway, merchant_id: str, plan_id: str, kind: str, amount: int 
         return payments.create_payment(gw, merchant_id, request, payment_id=payment_id)
     except DomainError:
         with gw.db.unit_of_work() as session:
-            for item in _unpaid(session, plan.id):
+            for item in gw.installment_store(session).unpaid(plan.id):
                 if item.collecting_payment_id == payment_id:
                     item.status, item.collecting_payment_id = "scheduled", None
         raise
 
 
-def payoff_quote(gw: Gateway, merchant_id: str, plan_id: str, session: Session | None = None) -> dict:
+def payoff_quote(gw: InstallmentPorts, merchant_id: str, plan_id: str, session: Session | None = None) -> dict:
     def compute(session: Session) -> dict:
         plan = _owned_plan(session, merchant_id, plan_id)
-        unpaid = _unpaid(session, plan.id)
+        unpaid = gw.installment_store(session).unpaid(plan.id)
         if plan.state != "active" or not unpaid:
             raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
         today = local_today(gw)
-        principal = sum(item.principal - item.paid_principal for item in unpaid)
-        late_fees = sum(item.late_fee - item.paid_late_fee for item in unpaid)
-        interest = sum(_interest_if_paid_off(plan, item, today) for item in unpaid)
-        return {"plan": plan.id, "principal": principal, "interest": interest, "late_fees": late_fees, "total": principal + interest + late_fees, "as_of": today}
+        payoff = rules.payoff_amount(rules.Method(plan.method), plan.start_date, [_left_of(item) for item in unpaid], today)
+        return {"plan": plan.id, "principal": payoff.principal, "interest": payoff.interest, "late_fees": payoff.late_fees, "total": payoff.total, "as_of": today}
 
     if session is not None:
         return compute(session)
@@ -421,23 +401,19 @@ def payoff_quote(gw: Gateway, merchant_id: str, plan_id: str, session: Session |
         return compute(session)
 
 
-def _interest_if_paid_off(plan: InstallmentPlan, item: Installment, today: date) -> int:
-    """Interest still owed on an installment when the plan is paid off today: on declining-balance
-    plans interest is owed only for periods already begun (due date less a month is past);
-    a flat fee is earned when the plan starts and stays owed."""
-    owed = item.interest - item.paid_interest - item.waived_interest
-    if plan.method == rules.Method.INTEREST_FREE.value:
-        return owed
-    period_start = rules.add_months(plan.start_date, item.number - 1)
-    return owed if today > period_start or item.due_date <= today else 0
+def _left_of(item: Installment) -> rules.Owed:
+    return rules.Owed(item.number, item.principal - item.paid_principal, item.interest - item.paid_interest - item.waived_interest,
+                      item.late_fee - item.paid_late_fee)
 
 
-def _collected(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
-    unpaid = _unpaid(session, plan.id)
+def _collected(gw: InstallmentPorts, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
+    store = gw.installment_store(session)
+    unpaid = store.unpaid(plan.id)
     if (payment.metadata_ or {}).get("intent") == "payoff":
         today = local_today(gw)
         for item in unpaid:
-            item.waived_interest += item.interest - item.paid_interest - item.waived_interest - _interest_if_paid_off(plan, item, today)
+            left = _left_of(item).interest
+            item.waived_interest += left - rules.interest_at_payoff(rules.Method(plan.method), plan.start_date, item.number, left, today)
     left, split = payment.amount_received, {"principal": 0, "interest": 0, "late_fee": 0}
     for item in unpaid:  # oldest first: late fee, then interest, then principal
         for part, due in (("late_fee", item.late_fee - item.paid_late_fee), ("interest", item.interest - item.paid_interest - item.waived_interest), ("principal", item.principal - item.paid_principal)):
@@ -447,66 +423,64 @@ def _collected(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Pa
             left -= take
         if _owed(item) == 0:
             item.status, item.paid_at, item.collecting_payment_id = "paid", gw.clock(), None
-            events.record(session, plan.merchant_id, "installment.paid", installment_snapshot(plan, item), gw.clock())
+            store.record(plan.merchant_id, "installment.paid", installment_snapshot(plan, item), gw.clock())
         else:
             item.status, item.collecting_payment_id = "scheduled", None
             item.next_attempt_at = max(as_utc(item.next_attempt_at) if item.next_attempt_at else gw.clock(), _start_of(item.due_date))
     if left:  # more than the plan owes (pay_now prevents it): kept for the customer, never lost
         log.error("plan %s: payment %s overpaid by %s fen; held as the customer's credit", plan.id, payment.id, left)
-    ledger.post(session, collection_entry(
+    store.post(collection_entry(
         reference=payment.id, connector=payment.connector, customer_id=plan.customer_id, currency=plan.currency,
         principal=split["principal"], interest=split["interest"], late_fee=split["late_fee"], overpaid=left,
     ))
-    product = session.get(InstallmentProduct, plan.product_id)
-    if not _unpaid(session, plan.id):
+    product = store.product(plan.product_id)
+    if not store.unpaid(plan.id):
         plan.state, plan.completed_at = "completed", gw.clock()
         plan.delinquency = rules.Delinquency.CURRENT.value
-        events.record(session, plan.merchant_id, "plan.completed", plan_snapshot(plan), gw.clock())
+        store.record(plan.merchant_id, "plan.completed", plan_snapshot(plan), gw.clock())
         device_credit.plan_completed(gw, session, plan)
         log.info("plan %s completed", plan.id)
         return
     _refresh_delinquency(gw, session, plan, product)
-    device_credit.paid_until_changed(gw, session, plan, paid_until(session, plan, product))
+    device_credit.paid_until_changed(gw, session, plan, paid_until(store, plan, product))
 
 
-def _collection_failed(gw: Gateway, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
-    for item in session.execute(select(Installment).where(Installment.plan_id == plan.id, Installment.collecting_payment_id == payment.id)).scalars():
+def _collection_failed(gw: InstallmentPorts, session: Session, plan: InstallmentPlan, payment: Payment) -> None:
+    for item in gw.installment_store(session).collecting(plan.id, payment.id):
         if (payment.metadata_ or {}).get("intent"):
             item.status = "scheduled"  # a manual payment failed: the schedule goes on as before
             continue
         _attempt_failed(gw, session, plan, item, payment.failure_code)
 
 
-def _attempt_failed(gw: Gateway, session: Session, plan: InstallmentPlan, item: Installment, reason: str | None) -> None:
-    product = session.get(InstallmentProduct, plan.product_id)
+def _attempt_failed(gw: InstallmentPorts, session: Session, plan: InstallmentPlan, item: Installment, reason: str | None) -> None:
+    store = gw.installment_store(session)
+    product = store.product(plan.product_id)
     days_late = (local_today(gw) - item.due_date).days
     item.status, item.collecting_payment_id = "scheduled", None
     item.attempts += 1
     item.next_attempt_at = _start_of(item.due_date + timedelta(days=rules.next_attempt_day(max(days_late, 0), product.grace_days)))
-    events.record(session, plan.merchant_id, "installment.failed", {**installment_snapshot(plan, item), "failure_code": reason}, gw.clock())
+    store.record(plan.merchant_id, "installment.failed", {**installment_snapshot(plan, item), "failure_code": reason}, gw.clock())
     log.info("plan %s installment %s not collected (%s); next try %s", plan.id, item.number, reason, item.next_attempt_at)
 
 
 # ---- lateness ---------------------------------------------------------------------------------
 
-def update_delinquency(gw: Gateway, batch: int = 500) -> int:
+def update_delinquency(gw: InstallmentPorts, batch: int = 500) -> int:
     """Charge late fees past grace and move plans through the delinquency buckets."""
     today = local_today(gw)
     with gw.db.unit_of_work() as session:
-        plans = list(session.execute(
-            select(InstallmentPlan).where(
-                InstallmentPlan.state == "active",
-                InstallmentPlan.id.in_(select(Installment.plan_id).where(Installment.status != "paid", Installment.due_date < today)),
-            ).limit(batch).with_for_update(skip_locked=True)
-        ).scalars())
+        store = gw.installment_store(session)
+        plans = store.overdue_plans(today, batch)
         for plan in plans:
-            _refresh_delinquency(gw, session, plan, session.get(InstallmentProduct, plan.product_id))
+            _refresh_delinquency(gw, session, plan, store.product(plan.product_id))
     return len(plans)
 
 
-def _refresh_delinquency(gw: Gateway, session: Session, plan: InstallmentPlan, product: InstallmentProduct) -> None:
+def _refresh_delinquency(gw: InstallmentPorts, session: Session, plan: InstallmentPlan, product: InstallmentProduct) -> None:
     today = local_today(gw)
-    overdue = [item for item in _unpaid(session, plan.id) if item.due_date < today]
+    store = gw.installment_store(session)
+    overdue = [item for item in store.unpaid(plan.id) if item.due_date < today]
     days = max(((today - item.due_date).days for item in overdue), default=0)
     for item in overdue:
         if (today - item.due_date).days > product.grace_days and item.late_fee == 0:
@@ -516,13 +490,13 @@ def _refresh_delinquency(gw: Gateway, session: Session, plan: InstallmentPlan, p
     before = rules.Delinquency(plan.delinquency)
     plan.delinquency = bucket.value
     if rules.BUCKET_ORDER.index(bucket) > rules.BUCKET_ORDER.index(before) and bucket not in (rules.Delinquency.CURRENT, rules.Delinquency.GRACE):
-        events.record(session, plan.merchant_id, "plan.delinquent", plan_snapshot(plan), gw.clock())
+        store.record(plan.merchant_id, "plan.delinquent", plan_snapshot(plan), gw.clock())
         log.info("plan %s delinquent: %s", plan.id, bucket.value)
 
 
-def paid_until(session: Session, plan: InstallmentPlan, product: InstallmentProduct) -> date:
+def paid_until(store: InstallmentStore, plan: InstallmentPlan, product: InstallmentProduct) -> date:
     """The device may be used until the next unpaid due date plus the grace days."""
-    unpaid = _unpaid(session, plan.id)
+    unpaid = store.unpaid(plan.id)
     if not unpaid:
         return rules.add_months(plan.start_date, plan.term_months)
     return unpaid[0].due_date + timedelta(days=product.grace_days)
@@ -530,13 +504,11 @@ def paid_until(session: Session, plan: InstallmentPlan, product: InstallmentProd
 
 # ---- cancellation -----------------------------------------------------------------------------
 
-def cancel_plan(gw: Gateway, merchant_id: str, plan_id: str) -> InstallmentPlan:
+def cancel_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> PlanView:
     """Within the cooling-off period and before any installment is paid: the down payment is
     refunded first, and only then is the plan voided, the financing undone and the device
     released. A refund the bank refuses leaves the plan as it was; a retry after a crash in
     between finds the down payment already refunded and goes on."""
-    from gateway.services import refunds
-
     with gw.db.unit_of_work() as session:
         _cancellable(gw, session, _owned_plan(session, merchant_id, plan_id))
     down = _down_payment(gw, merchant_id, plan_id)
@@ -556,10 +528,10 @@ def cancel_plan(gw: Gateway, merchant_id: str, plan_id: str) -> InstallmentPlan:
         device_credit.plan_canceled(gw, session, plan)
         events.record(session, plan.merchant_id, "plan.canceled", plan_snapshot(plan), gw.clock())
     log.info("plan %s canceled in cooling-off", plan.id)
-    return plan
+    return get_plan(gw, merchant_id, plan.id)
 
 
-def _cancellable(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
+def _cancellable(gw: InstallmentPorts, session: Session, plan: InstallmentPlan) -> None:
     product = session.get(InstallmentProduct, plan.product_id)
     if plan.state != "active":
         raise Conflict("plan_not_active", f"The plan is {plan.state}.", "plan")
@@ -569,7 +541,7 @@ def _cancellable(gw: Gateway, session: Session, plan: InstallmentPlan) -> None:
         raise Conflict("plan_has_payments", "An installment was already paid; pay the plan off instead.", "plan")
 
 
-def _down_payment(gw: Gateway, merchant_id: str, plan_id: str) -> Payment | None:
+def _down_payment(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> Payment | None:
     with gw.db.unit_of_work() as session:
         plan = _owned_plan(session, merchant_id, plan_id)
         if plan.down_payment_payment_id is None:
@@ -579,18 +551,7 @@ def _down_payment(gw: Gateway, merchant_id: str, plan_id: str) -> Payment | None
 
 # ---- reading ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PlanView:
-    plan: InstallmentPlan
-    installments: list[Installment]
-    paid: int
-    due: int
-    overdue: int
-    outstanding: int
-    device_tokens: list
-
-
-def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
+def get_plan(gw: InstallmentPorts, merchant_id: str, plan_id: str) -> PlanView:
     today = local_today(gw)
     with gw.db.unit_of_work() as session:
         plan = _owned_plan(session, merchant_id, plan_id)
@@ -598,13 +559,13 @@ def get_plan(gw: Gateway, merchant_id: str, plan_id: str) -> PlanView:
         tokens = list(session.execute(select(DeviceToken).where(DeviceToken.plan_id == plan.id).order_by(DeviceToken.id)).scalars())
     live = [item for item in items if item.status != "canceled"]
     return PlanView(
-        plan=plan,
-        installments=items,
+        plan=PlanRecord.from_row(plan),
+        installments=[InstallmentView.from_row(item) for item in items],
         paid=sum(item.paid_principal + item.paid_interest + item.paid_late_fee for item in items),
         due=sum(_owed(item) for item in live if item.due_date <= today),
         overdue=sum(_owed(item) for item in live if item.due_date < today),
         outstanding=sum(_owed(item) for item in live),
-        device_tokens=tokens,
+        device_tokens=[DeviceTokenView.from_row(token) for token in tokens],
     )
 
 
@@ -618,7 +579,7 @@ def plan_snapshot(plan: InstallmentPlan) -> dict:
             "delinquency": plan.delinquency, "amount": plan.amount, "financed": plan.financed, "device": plan.device_id}
 
 
-def local_today(gw: Gateway) -> date:
+def local_today(gw: InstallmentPorts) -> date:
     """Due dates are Beijing calendar days."""
     return beijing_date(gw.clock())
 
@@ -629,17 +590,7 @@ def _start_of(day: date) -> datetime:
 
 
 def _owed(item: Installment) -> int:
-    return (item.principal - item.paid_principal) + (item.interest - item.paid_interest - item.waived_interest) + (item.late_fee - item.paid_late_fee)
-
-
-def _unpaid(session: Session, plan_id: str) -> list[Installment]:
-    return list(session.execute(
-        select(Installment).where(Installment.plan_id == plan_id, Installment.status.in_(("scheduled", "collecting"))).order_by(Installment.number)
-    ).scalars())
-
-
-def _installment(session: Session, plan_id: str, number: int) -> Installment:
-    return session.execute(select(Installment).where(Installment.plan_id == plan_id, Installment.number == number).with_for_update()).scalar_one()
+    return _left_of(item).total
 
 
 def _outstanding(session: Session, customer_id: str) -> int:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from gateway.adapters.db import ledger_repository as ledger
 from gateway.domain.ledger import merchant_payable_code
 from gateway.domain.money import SUPPORTED_CURRENCIES
-from gateway.bootstrap import Gateway
+from gateway.services.ports import TransactionsPort
 
 
-def merchant_balance(gw: Gateway, merchant_id: str) -> dict[str, int]:
+def merchant_balance(gw: TransactionsPort, merchant_id: str) -> dict[str, int]:
     """What the gateway owes the merchant, per currency (zero for currencies never used)."""
     with gw.db.unit_of_work() as session:
         balances = ledger.normal_balances(session, merchant_payable_code(merchant_id))
@@ -26,7 +26,7 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(gw: Gateway) -> VerifyReport:
+def verify(gw: TransactionsPort) -> VerifyReport:
     report = VerifyReport()
     with gw.db.unit_of_work() as session:
         report.transactions = ledger.transaction_count(session)

@@ -1,10 +1,12 @@
-"""Merchants and their API keys."""
+"""Merchants and their API keys: create a merchant with its secret and publishable keys, and
+find the merchant a presented key belongs to."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,7 +14,13 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
 from gateway.services import enrollment_tokens
-from gateway.bootstrap import Gateway
+from gateway.services.ports import SettingsPort, VaultPorts
+
+
+@runtime_checkable
+class MerchantPorts(VaultPorts, SettingsPort, Protocol):
+    """Transactions, the vault (API key hashes) and the default discount rate."""
+
 
 SECRET_PREFIX = "sk_test_"
 PUBLISHABLE_PREFIX = "pk_test_"
@@ -34,7 +42,7 @@ class Principal:
     kind: str  # "secret" | "publishable" | "enrollment" (a device's single-use enrollment token)
 
 
-def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
+def create_merchant(gw: MerchantPorts, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
     rate = gw.settings.default_discount_rate if discount_rate is None else discount_rate
     if not (Decimal(0) <= rate < Decimal(1)):
         raise ValueError("discount rate must be in [0, 1)")
@@ -57,7 +65,7 @@ def create_merchant(gw: Gateway, name: str, discount_rate: Decimal | None = None
     return NewMerchant(merchant_id, name, secret_key, publishable_key)
 
 
-def issue_publishable_key(gw: Gateway, session: Session, merchant_id: str) -> tuple[str, str]:
+def issue_publishable_key(gw: MerchantPorts, session: Session, merchant_id: str) -> tuple[str, str]:
     """A further publishable key of the merchant (for one hosted checkout page): (key id, key)."""
     key = PUBLISHABLE_PREFIX + secrets.token_urlsafe(32)
     key_id = new_id("key")
@@ -69,7 +77,7 @@ def revoke_key(session: Session, key_id: str, now: datetime) -> None:
     session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now))
 
 
-def authenticate(gw: Gateway, presented_key: str) -> Principal | None:
+def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:
     if presented_key.startswith(enrollment_tokens.PREFIX):
         merchant_id = enrollment_tokens.merchant_of(gw, presented_key)
         return Principal(merchant_id, "enrollment") if merchant_id else None

@@ -5,14 +5,15 @@ Every change a merchant hears about records its event in the same transaction.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult, Outcome
-from gateway.adapters.db import ledger_repository as ledger
+from gateway.adapters.connectors.base import CallbackRejected, CardDetails, ChargeRequest, ConnectorResult
+from gateway.adapters.db.device_models import Device
 from gateway.adapters.db.models import CardToken, Merchant, Payment, WalletNotification
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.adapters.db.lookup import owned
@@ -21,14 +22,27 @@ from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRe
 from gateway.domain.ids import new_id
 from gateway.domain.ledger import capture_entry
 from gateway.domain.money import Money, MoneyError, merchant_fee
-from gateway.domain.payments import AWAITING_OUTCOME, CaptureMethod, PaymentStatus, capture_amount, require_transition
+from gateway.domain.payments import (
+    CaptureMethod, Decision, Funds, Outcome, PaymentStatus, capture_amount, decide_outcome, require_transition,
+)
 from gateway.domain.reconciliation import next_reconcile_delay
-from gateway.services import events
-from gateway.bootstrap import Gateway
-from gateway.services.saved_cards import chargeable_card
+from gateway.services import device_confirmations
+from gateway.services.ports import BankPorts, PaymentSettled, PaymentStore, SettingsPort
+from gateway.services.read_models import PaymentView
 from gateway.services.tokens import card_details
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class PaymentPorts(BankPorts, SettingsPort, Protocol):
+    """What the payment use cases take: transactions, the clock, the vault (to read the card),
+    the banks and wallets, their rows, and who hears that a plan's payment or a checkout
+    session's payment settled."""
+
+    payment_store: Callable[[Session], PaymentStore]
+    payment_settled: PaymentSettled
+    checkout_payment_settled: PaymentSettled
 
 
 class CallbackRefused(DomainError):
@@ -70,7 +84,7 @@ class _Source:
     columns: dict | None = None
 
 
-def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> Payment:
+def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> PaymentView:
     try:
         Money(request.amount, request.currency)
     except MoneyError as exc:
@@ -101,21 +115,18 @@ def create_payment(gw: Gateway, merchant_id: str, request: NewPayment, payment_i
             created_at=gw.clock(),
             **(source.columns or {}),
         )
-        session.add(payment)
+        gw.payment_store(session).add(payment)
         if request.confirm and request.confirmation_device:
             _ask_device(gw, session, payment, request.confirmation_device)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
-        return payment
-    return _authorize(gw, payment, source.card)
+        return PaymentView.from_row(payment)
+    return PaymentView.from_row(_authorize(gw, payment, source.card))
 
 
-def _ask_device(gw: Gateway, session: Session, payment: Payment, device_id: str) -> None:
+def _ask_device(gw: PaymentPorts, session: Session, payment: Payment, device_id: str) -> None:
     """Park the payment until the buyer's device signs its approval; the request is queued for
     the device in the same transaction."""
-    from gateway.adapters.db.device_models import Device
-    from gateway.services import device_confirmations
-
     device = session.get(Device, device_id)
     if device is None or device.merchant_id != payment.merchant_id:
         raise NotFound("device", device_id, "confirmation.device")
@@ -126,11 +137,11 @@ def _ask_device(gw: Gateway, session: Session, payment: Payment, device_id: str)
     payment.next_action = {"type": "device_confirmation", "device": device_id, "expires_at": int(confirmation.expires_at.timestamp())}
 
 
-def device_answered(gw: Gateway, payment_id: str, approved: bool, reason: str) -> Payment | None:
+def device_answered(gw: PaymentPorts, payment_id: str, approved: bool, reason: str) -> Payment | None:
     """The buyer's device approved (the payment goes to its bank) or declined or let it expire
     (the payment fails). A repeated answer changes nothing."""
     with gw.db.unit_of_work() as session:
-        payment = session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()).scalar_one_or_none()
+        payment = gw.payment_store(session).locked(payment_id)
         waiting = payment is not None and payment.status == PaymentStatus.REQUIRES_ACTION.value and (payment.next_action or {}).get("type") == "device_confirmation"
         if not waiting:
             return payment
@@ -139,7 +150,7 @@ def device_answered(gw: Gateway, payment_id: str, approved: bool, reason: str) -
             payment.status = PaymentStatus.FAILED.value
             payment.failure_code = "confirmation_expired" if reason == "expired" else "device_declined"
             payment.failure_message = "The buyer's device did not approve the payment."
-            events.record_payment_change(session, payment, gw.clock())
+            gw.payment_store(session).payment_changed(payment, gw.clock())
             log.info("payment %s not approved on its device (%s)", payment.id, reason)
             return payment
         payment.status = PaymentStatus.PROCESSING.value
@@ -149,44 +160,54 @@ def device_answered(gw: Gateway, payment_id: str, approved: bool, reason: str) -
     return _authorize(gw, payment, card)
 
 
-def confirm_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
+def confirm_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, merchant_id, payment_id)
+        payment = gw.payment_store(session).owned(merchant_id, payment_id, lock=True)
         require_transition("confirm", payment.status)
         payment.status = PaymentStatus.PROCESSING.value
         payment.next_reconcile_at = _reconcile_if_lost(gw)
         card = _card_of(gw, session, payment)
-    return _authorize(gw, payment, card)
+    return PaymentView.from_row(_authorize(gw, payment, card))
 
 
-def _card_of(gw: Gateway, session: Session, payment: Payment) -> CardDetails | None:
+def _card_of(gw: PaymentPorts, session: Session, payment: Payment) -> CardDetails | None:
     if payment.card_token_id:
-        return card_details(gw, session.get(CardToken, payment.card_token_id))
+        return card_details(gw, gw.payment_store(session).card_token(payment.card_token_id))
     if payment.saved_card_id:
-        return chargeable_card(gw, session, payment.merchant_id, payment.saved_card_id)[1]
+        return gw.payment_store(session).chargeable_card(payment.merchant_id, payment.saved_card_id)[1]
     return None  # a wallet order
 
 
-def _claim_source(gw: Gateway, session: Session, merchant_id: str, method: PaymentMethod) -> _Source:
+def _claim_source(gw: PaymentPorts, session: Session, merchant_id: str, method: PaymentMethod) -> _Source:
     if method.kind == "wallet":
         if method.id not in gw.wallets:
             raise InvalidRequest("wallet_unsupported", f"Unknown wallet provider {method.id!r}; use one of {', '.join(sorted(gw.wallets))}.", "payment_method.provider")
         return _Source(gw.wallets[method.id].name, columns={"wallet_provider": method.id})
     if method.kind == "saved_card":
-        saved, card = chargeable_card(gw, session, merchant_id, method.id)
+        saved, card = gw.payment_store(session).chargeable_card(merchant_id, method.id)
         columns = {"saved_card_id": saved.id, "customer_id": saved.customer_id, "card_brand": saved.brand, "card_bank": saved.bank_code}
     else:
-        token = _unused_token(session, merchant_id, method.id)
-        token.used = True
+        token = _claim_token(gw.payment_store(session), merchant_id, method.id)
         card = card_details(gw, token)
         columns = {"card_token_id": token.id, "card_brand": token.brand, "card_bank": token.bank_code}
     connector = gw.connector_for_bank(bank_by_code(columns["card_bank"])).name
     return _Source(connector, card, {**columns, "card_last4": card.pan[-4:]})
 
 
+def _claim_token(store: PaymentStore, merchant_id: str, token_id: str) -> CardToken:
+    """A card token pays once."""
+    token = store.merchants_card_token(merchant_id, token_id)
+    if token is None:
+        raise NotFound("payment method", token_id, "payment_method")
+    if token.used:
+        raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
+    token.used = True
+    return token
+
+
 # ---- scheduled collections in bulk (installment plans) -----------------------------------------
 
-def installment_debit_row(gw: Gateway, payment_id: str, plan, amount: int, number: int, card: tuple) -> tuple[dict, CardDetails]:
+def installment_debit_row(gw: PaymentPorts, payment_id: str, plan, amount: int, number: int, card: tuple) -> tuple[dict, CardDetails]:
     """The payments row (table columns) of one installment debit of a batch, handed to its bank
     (processing, reconcilable if its answer is never recorded), and the card it charges."""
     saved, details = card
@@ -207,21 +228,21 @@ def charge_request(row: dict, card: CardDetails) -> ChargeRequest:
     return ChargeRequest(payment_id=row["id"], amount=row["amount"], currency=row["currency"], card=card, capture=True, description=row["description"])
 
 
-def record_result(gw: Gateway, merchant_id: str, payment_id: str, result: ConnectorResult) -> Payment:
+def record_result(gw: PaymentPorts, merchant_id: str, payment_id: str, result: ConnectorResult) -> Payment:
     """What the bank said about a payment it was handed in a batch, recorded as for any payment."""
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, merchant_id, payment_id)
+        payment = gw.payment_store(session).owned(merchant_id, payment_id, lock=True)
         apply_result(gw, session, payment, result)
     return payment
 
 
-def _reconcile_if_lost(gw: Gateway):
+def _reconcile_if_lost(gw: PaymentPorts):
     """Set when a payment is handed to its bank: should the answer never be recorded (the
     process dies, the connector fails), reconciliation asks the bank from then on."""
     return gw.clock() + next_reconcile_delay(0)
 
 
-def _authorize(gw: Gateway, payment: Payment, card: CardDetails | None) -> Payment:
+def _authorize(gw: PaymentPorts, payment: Payment, card: CardDetails | None) -> Payment:
     request = ChargeRequest(
         payment_id=payment.id,
         amount=payment.amount,
@@ -236,63 +257,57 @@ def _authorize(gw: Gateway, payment: Payment, card: CardDetails | None) -> Payme
         log.exception("payment %s: %s failed; outcome unknown, left for reconciliation", payment.id, payment.connector)
         result = ConnectorResult(Outcome.UNKNOWN)
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, payment.merchant_id, payment.id)
+        payment = gw.payment_store(session).owned(payment.merchant_id, payment.id, lock=True)
         apply_result(gw, session, payment, result)
     return payment
 
 
-def apply_result(gw: Gateway, session: Session, payment: Payment, result: ConnectorResult) -> None:
-    """Move a payment awaiting its outcome on by what its bank or wallet said. Called with the
-    payment's row lock held; a payment already settled is left as it is (answers may repeat)."""
-    if PaymentStatus(payment.status) not in AWAITING_OUTCOME:
+def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: ConnectorResult) -> None:
+    """Move a payment awaiting its outcome on by what its bank or wallet said: the domain decides
+    (`decide_outcome`), this carries it out (the row, the ledger, the merchant's event, the plan).
+    Called with the payment's row lock held; a settled payment stays as it is (answers repeat)."""
+    decision = decide_outcome(payment.status, result.outcome, payment.capture_method, payment.purpose)
+    if decision is None:
         log.info("payment %s already %s; %s answer ignored", payment.id, payment.status, result.outcome.value)
         return
     payment.connector_reference = result.reference or payment.connector_reference
-    now = gw.clock()
-    if result.outcome is Outcome.ACTION_REQUIRED:
-        payment.status = PaymentStatus.REQUIRES_ACTION.value
+    payment.status = decision.status.value
+    if decision.status is PaymentStatus.REQUIRES_ACTION:
         payment.next_action = result.action
         payment.action_expires_at = result.expires_at
         return
-    if result.outcome in (Outcome.PENDING, Outcome.UNKNOWN):
-        # Stays (or becomes) processing until a callback or a status query tells. Retrying the
-        # charge instead could take the money twice.
+    if not decision.final:
         if result.outcome is Outcome.UNKNOWN:
             log.warning("payment %s: outcome unknown, left processing for reconciliation", payment.id)
-        payment.status = PaymentStatus.PROCESSING.value
         if payment.next_reconcile_at is None:
-            payment.next_reconcile_at = now + next_reconcile_delay(0)
+            payment.next_reconcile_at = _reconcile_if_lost(gw)
         return
     payment.next_reconcile_at = None
     payment.next_action = None
-    if result.outcome is Outcome.DECLINED:
-        payment.status = PaymentStatus.FAILED.value
+    store = gw.payment_store(session)
+    if decision.status is PaymentStatus.FAILED:
         payment.failure_code = result.decline_code
         payment.failure_message = result.message
         log.info("payment %s declined: %s", payment.id, result.decline_code)
-    elif payment.capture_method == CaptureMethod.MANUAL.value:
-        payment.status = PaymentStatus.REQUIRES_CAPTURE.value
-        payment.amount_capturable = payment.amount
-    elif payment.purpose == "installment":
-        # Collected for a plan: the plan books it (principal, interest, fees), not the merchant.
-        payment.status = PaymentStatus.SUCCEEDED.value
-        payment.amount_received = payment.amount
-    else:
-        _book_capture(session, payment, payment.amount)
-    events.record_payment_change(session, payment, now)
+    _move_funds(store, payment, decision)
+    store.payment_changed(payment, gw.clock())
     log.info("payment %s %s", payment.id, payment.status)
     if payment.installment_plan_id:
-        # Imported here: installment plans are built on payments, not the other way round.
-        from gateway.services import installment_plans
-
-        installment_plans.payment_settled(gw, session, payment)
+        gw.payment_settled(session, payment)
     if (payment.metadata_ or {}).get("checkout_session"):
-        from gateway.services import checkout  # a checkout session is completed by its payment
-
-        checkout.payment_settled(gw, session, payment)
+        gw.checkout_payment_settled(session, payment)
 
 
-def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mapping[str, str]) -> Payment:
+def _move_funds(store: PaymentStore, payment: Payment, decision: Decision) -> None:
+    if decision.funds is Funds.HELD:
+        payment.amount_capturable = payment.amount
+    elif decision.funds is Funds.FOR_PLAN:  # the plan books it (principal, interest, fees)
+        payment.amount_received = payment.amount
+    elif decision.funds is Funds.SOLD:
+        _book_capture(store, payment, payment.amount)
+
+
+def apply_callback(gw: PaymentPorts, connector_name: str, body: bytes, headers: Mapping[str, str]) -> PaymentView:
     """A bank's or wallet's signed asynchronous word. Forged, stale, replayed or mismatched
     callbacks change nothing (and are logged); a repeated one finds the payment settled."""
     connector = gw.connectors.get(connector_name)
@@ -319,36 +334,38 @@ def apply_callback(gw: Gateway, connector_name: str, body: bytes, headers: Mappi
                 log.warning("rejected %s notify %s: replayed", connector_name, notice.notify_id)
                 raise CallbackRefused("callback_replayed", "This notification was already received.")
         apply_result(gw, session, payment, notice.result)
-    return payment
+    return PaymentView.from_row(payment)
 
 
-def capture_payment(gw: Gateway, merchant_id: str, payment_id: str, amount_to_capture: int | None) -> Payment:
+def capture_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, amount_to_capture: int | None) -> PaymentView:
     # Captures and cancels hold the payment's row lock across the bank call: they are rare,
     # operator-driven calls, and the lifecycle has no intermediate state to park them in.
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, merchant_id, payment_id)
+        store = gw.payment_store(session)
+        payment = store.owned(merchant_id, payment_id, lock=True)
         require_transition("capture", payment.status)
         amount = capture_amount(amount_to_capture, payment.amount_capturable)
         result = gw.connector(payment.connector).capture(payment.connector_reference, amount, payment.currency)
         _require_approved(result, "capture")
-        _book_capture(session, payment, amount)
-        events.record_payment_change(session, payment, gw.clock())
+        _book_capture(store, payment, amount)
+        store.payment_changed(payment, gw.clock())
     log.info("payment %s captured %s of %s", payment.id, amount, payment.amount)
-    return payment
+    return PaymentView.from_row(payment)
 
 
-def cancel_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
+def cancel_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, merchant_id, payment_id)
+        store = gw.payment_store(session)
+        payment = store.owned(merchant_id, payment_id, lock=True)
         require_transition("cancel", payment.status)
         if payment.status in (PaymentStatus.REQUIRES_CAPTURE.value, PaymentStatus.REQUIRES_ACTION.value):
             _require_approved(gw.connector(payment.connector).void(payment.id, payment.connector_reference), "cancel")
-        _mark_canceled(gw, session, payment)
+        _mark_canceled(gw, store, payment)
     log.info("payment %s canceled", payment.id)
-    return payment
+    return PaymentView.from_row(payment)
 
 
-def expire_wallet_order(gw: Gateway, payment: Payment) -> Payment:
+def expire_wallet_order(gw: PaymentPorts, payment: Payment) -> Payment:
     """An unpaid wallet order past its expiry: close it at the provider and cancel the payment.
     If the shopper paid at the last moment the provider refuses to close it, and what the
     provider says the order became is what the payment becomes."""
@@ -356,34 +373,34 @@ def expire_wallet_order(gw: Gateway, payment: Payment) -> Payment:
     closed = connector.void(payment.id, payment.connector_reference).outcome is Outcome.APPROVED
     answer = None if closed else connector.status(payment.id)
     with gw.db.unit_of_work() as session:
-        payment = locked_payment(session, payment.merchant_id, payment.id)
+        store = gw.payment_store(session)
+        payment = store.owned(payment.merchant_id, payment.id, lock=True)
         if payment.status not in (PaymentStatus.REQUIRES_ACTION.value, PaymentStatus.PROCESSING.value):
             return payment
         if closed:
             payment.failure_code = "order_expired"
-            _mark_canceled(gw, session, payment)
+            _mark_canceled(gw, store, payment)
         elif answer.outcome in (Outcome.APPROVED, Outcome.DECLINED):
             apply_result(gw, session, payment, answer)
     log.info("wallet order %s expired: %s", payment.id, payment.status)
     return payment
 
 
-def _mark_canceled(gw: Gateway, session: Session, payment: Payment) -> None:
+def _mark_canceled(gw: PaymentPorts, store: PaymentStore, payment: Payment) -> None:
     payment.status = PaymentStatus.CANCELED.value
     payment.amount_capturable = 0
     payment.next_action = None
     payment.next_reconcile_at = None
-    events.record_payment_change(session, payment, gw.clock())
+    store.payment_changed(payment, gw.clock())
 
 
-def _book_capture(session: Session, payment: Payment, amount: int) -> None:
+def _book_capture(store: PaymentStore, payment: Payment, amount: int) -> None:
     """Capture `amount` (the rest of an authorization is released) and post it to the ledger."""
-    rate = session.execute(select(Merchant.discount_rate).where(Merchant.id == payment.merchant_id)).scalar_one()
+    rate = store.discount_rate(payment.merchant_id)
     payment.status = PaymentStatus.SUCCEEDED.value
     payment.amount_received = amount
     payment.amount_capturable = 0
-    ledger.post(
-        session,
+    store.post(
         capture_entry(
             reference=payment.id,
             merchant_id=payment.merchant_id,
@@ -400,12 +417,12 @@ def _require_approved(result: ConnectorResult, action: str) -> None:
         raise CardDeclined(result.decline_code or "processing_error", result.message or f"The bank refused the {action}.")
 
 
-def get_payment(gw: Gateway, merchant_id: str, payment_id: str) -> Payment:
+def get_payment(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, payment_id)
+        return PaymentView.from_row(_owned(session, merchant_id, payment_id))
 
 
-def list_payments(gw: Gateway, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[Payment], bool]:
+def list_payments(gw: PaymentPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[PaymentView], bool]:
     """Newest first. `starting_after` is the id of the last payment of the previous page."""
     with gw.db.unit_of_work() as session:
         query = select(Payment).where(Payment.merchant_id == merchant_id)
@@ -413,7 +430,7 @@ def list_payments(gw: Gateway, merchant_id: str, limit: int, starting_after: str
             cursor = _owned(session, merchant_id, starting_after, param="starting_after")
             query = query.where(Payment.seq < cursor.seq)
         rows = list(session.execute(query.order_by(Payment.seq.desc()).limit(limit + 1)).scalars())
-    return rows[:limit], len(rows) > limit
+    return [PaymentView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
 def _owned(session: Session, merchant_id: str, payment_id: str, param: str | None = None, lock: bool = False) -> Payment:
@@ -422,14 +439,3 @@ def _owned(session: Session, merchant_id: str, payment_id: str, param: str | Non
 
 def locked_payment(session: Session, merchant_id: str, payment_id: str) -> Payment:
     return _owned(session, merchant_id, payment_id, lock=True)
-
-
-def _unused_token(session: Session, merchant_id: str, token_id: str) -> CardToken:
-    token = session.execute(
-        select(CardToken).where(CardToken.id == token_id, CardToken.merchant_id == merchant_id).with_for_update()
-    ).scalar_one_or_none()
-    if token is None:
-        raise NotFound("payment method", token_id, "payment_method")
-    if token.used:
-        raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
-    return token

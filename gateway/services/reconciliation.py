@@ -18,19 +18,19 @@ from gateway.adapters.connectors.base import Outcome
 from gateway.adapters.db.models import Payment, Refund
 from gateway.domain.payments import PaymentStatus
 from gateway.domain.reconciliation import CLAIM_LEASE, next_reconcile_delay
-from gateway.bootstrap import Gateway
+from gateway.services.payments import PaymentPorts
 from gateway.services.payments import apply_result, expire_wallet_order, locked_payment
 from gateway.services.refunds import apply_refund_result
 
 log = logging.getLogger(__name__)
 
 
-def run_once(gw: Gateway, batch: int = 50) -> int:
+def run_once(gw: PaymentPorts, batch: int = 50) -> int:
     """One pass: expired wallet orders, then payments, then refunds. Returns items handled."""
     return expire_wallet_orders(gw, batch) + reconcile_payments(gw, batch) + reconcile_refunds(gw, batch)
 
 
-def expire_wallet_orders(gw: Gateway, batch: int = 50) -> int:
+def expire_wallet_orders(gw: PaymentPorts, batch: int = 50) -> int:
     with gw.db.unit_of_work() as session:
         claimed = _claim(
             session,
@@ -44,7 +44,7 @@ def expire_wallet_orders(gw: Gateway, batch: int = 50) -> int:
     return len(claimed)
 
 
-def reconcile_payments(gw: Gateway, batch: int = 50) -> int:
+def reconcile_payments(gw: PaymentPorts, batch: int = 50) -> int:
     with gw.db.unit_of_work() as session:
         claimed = _claim(
             session,
@@ -70,7 +70,7 @@ def reconcile_payments(gw: Gateway, batch: int = 50) -> int:
     return len(claimed)
 
 
-def reconcile_refunds(gw: Gateway, batch: int = 50) -> int:
+def reconcile_refunds(gw: PaymentPorts, batch: int = 50) -> int:
     with gw.db.unit_of_work() as session:
         claimed = _claim(
             session,
@@ -92,12 +92,12 @@ def reconcile_refunds(gw: Gateway, batch: int = 50) -> int:
     return len(claimed)
 
 
-def flagged_payments(gw: Gateway) -> list[Payment]:
+def flagged_payments(gw: PaymentPorts) -> list[Payment]:
     with gw.db.unit_of_work() as session:
         return list(session.execute(select(Payment).where(Payment.flagged_reason.is_not(None)).order_by(Payment.seq)).scalars())
 
 
-def flagged_refunds(gw: Gateway) -> list[Refund]:
+def flagged_refunds(gw: PaymentPorts) -> list[Refund]:
     with gw.db.unit_of_work() as session:
         return list(session.execute(select(Refund).where(Refund.flagged_reason.is_not(None)).order_by(Refund.seq)).scalars())
 
@@ -106,12 +106,12 @@ def _claim(session: Session, query, batch: int) -> list:
     return list(session.execute(query.limit(batch).with_for_update(skip_locked=True)).scalars())
 
 
-def _lease(gw: Gateway, items: list) -> None:
+def _lease(gw: PaymentPorts, items: list) -> None:
     for item in items:
         item.next_reconcile_at = gw.clock() + CLAIM_LEASE
 
 
-def _ask_again_later(gw: Gateway, item, what: str) -> None:
+def _ask_again_later(gw: PaymentPorts, item, what: str) -> None:
     item.reconcile_attempts += 1
     delay = next_reconcile_delay(item.reconcile_attempts)
     if delay is None:

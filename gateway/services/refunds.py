@@ -16,13 +16,14 @@ from gateway.domain.ledger import refund_entry
 from gateway.domain.payments import refund_amount
 from gateway.domain.reconciliation import next_reconcile_delay
 from gateway.services import events
-from gateway.bootstrap import Gateway
+from gateway.services.ports import BankPorts
 from gateway.services.payments import locked_payment
+from gateway.services.read_models import RefundView
 
 log = logging.getLogger(__name__)
 
 
-def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | None) -> Refund:
+def create_refund(gw: BankPorts, merchant_id: str, payment_id: str, amount: int | None) -> RefundView:
     with gw.db.unit_of_work() as session:
         payment = locked_payment(session, merchant_id, payment_id)
         if payment.purpose == "installment":
@@ -54,10 +55,10 @@ def create_refund(gw: Gateway, merchant_id: str, payment_id: str, amount: int | 
     log.info("refund %s of %s on %s: %s", refund.id, amount, payment_id, refund.status)
     if refund.status == "failed":
         raise CardDeclined(refund.failure_code or "refund_failed", "The bank refused the refund.")
-    return refund
+    return RefundView.from_row(refund)
 
 
-def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
+def apply_refund_result(gw: BankPorts, session: Session, payment: Payment, refund: Refund, result: ConnectorResult) -> None:
     """Settle a pending refund by what the bank said; with both rows locked. Idempotent."""
     if refund.status != "pending":
         return
@@ -78,11 +79,11 @@ def apply_refund_result(gw: Gateway, session: Session, payment: Payment, refund:
     events.record_refund_change(session, refund, gw.clock())
 
 
-def get_refund(gw: Gateway, merchant_id: str, refund_id: str) -> Refund:
+def get_refund(gw: BankPorts, merchant_id: str, refund_id: str) -> RefundView:
     with gw.db.unit_of_work() as session:
         refund = session.execute(
             select(Refund).where(Refund.id == refund_id, Refund.merchant_id == merchant_id)
         ).scalar_one_or_none()
     if refund is None:
         raise NotFound("refund", refund_id)
-    return refund
+    return RefundView.from_row(refund)

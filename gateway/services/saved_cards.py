@@ -14,8 +14,9 @@ from gateway.domain.cards import check_card, mask_pan
 from gateway.domain.consent import ConsentKind
 from gateway.domain.errors import CardDeclined, Conflict, DomainError, InvalidRequest, NotFound
 from gateway.domain.ids import new_id
-from gateway.bootstrap import Gateway
+from gateway.services.ports import BankPorts
 from gateway.services.customers import customer_data_key, owned_customer, require_consent
+from gateway.services.read_models import SavedCardView
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class CardBindingFailed(DomainError):
     type = "card_error"
 
 
-def start_binding(gw: Gateway, merchant_id: str, customer_id: str, *, card_number: str, exp_month: int, exp_year: int, cvv: str) -> SavedCard:
+def start_binding(gw: BankPorts, merchant_id: str, customer_id: str, *, card_number: str, exp_month: int, exp_year: int, cvv: str) -> SavedCardView:
     card = check_card(card_number, exp_month, exp_year, cvv, gw.clock().date())
     with gw.db.unit_of_work() as session:
         customer = owned_customer(session, merchant_id, customer_id, active=True)
@@ -63,10 +64,10 @@ def start_binding(gw: Gateway, merchant_id: str, customer_id: str, *, card_numbe
     with gw.db.unit_of_work() as session:
         session.add(saved)
     log.info("card %s (%s %s) binding started for %s", card_id, card.bank.code, saved.masked_number, customer_id)
-    return saved
+    return SavedCardView.from_row(saved)
 
 
-def verify_binding(gw: Gateway, merchant_id: str, customer_id: str, card_id: str, code: str) -> SavedCard:
+def verify_binding(gw: BankPorts, merchant_id: str, customer_id: str, card_id: str, code: str) -> SavedCardView:
     if not (isinstance(code, str) and code.isdigit() and len(code) == 6):
         raise InvalidRequest("code_invalid", "The verification code is 6 digits.", "code")
     # An attempt is counted before the bank sees the code, so parallel guesses cannot get more
@@ -81,7 +82,7 @@ def verify_binding(gw: Gateway, merchant_id: str, customer_id: str, card_id: str
             saved.status, saved.verified_at = "active", gw.clock()
             saved.failed_attempts -= 1
             log.info("card %s bound for %s", card_id, customer_id)
-            return saved
+            return SavedCardView.from_row(saved)
         left = MAX_CODE_ATTEMPTS - saved.failed_attempts
         if left <= 0:
             saved.status = "locked"
@@ -101,13 +102,14 @@ def _pending_card(session, merchant_id: str, customer_id: str, card_id: str, cou
     return saved
 
 
-def list_cards(gw: Gateway, merchant_id: str, customer_id: str) -> list[SavedCard]:
+def list_cards(gw: BankPorts, merchant_id: str, customer_id: str) -> list[SavedCardView]:
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
-        return list(session.execute(select(SavedCard).where(SavedCard.customer_id == customer_id).order_by(SavedCard.seq)).scalars())
+        rows = session.execute(select(SavedCard).where(SavedCard.customer_id == customer_id).order_by(SavedCard.seq)).scalars()
+        return [SavedCardView.from_row(row) for row in rows]
 
 
-def sent_sms_code(gw: Gateway, merchant_id: str, card_id: str) -> str:
+def sent_sms_code(gw: BankPorts, merchant_id: str, card_id: str) -> str:
     """Test mode: read the code the sandbox bank texted for a binding."""
     with gw.db.unit_of_work() as session:
         saved = session.execute(select(SavedCard).where(SavedCard.id == card_id, SavedCard.merchant_id == merchant_id)).scalar_one_or_none()
@@ -116,7 +118,7 @@ def sent_sms_code(gw: Gateway, merchant_id: str, card_id: str) -> str:
     return gw.connector_for_bank(bank_by_code(saved.bank_code)).sent_sms_code(saved.binding_reference)
 
 
-def chargeable_card(gw: Gateway, session, merchant_id: str, card_id: str) -> tuple[SavedCard, CardDetails]:
+def chargeable_card(gw: BankPorts, session, merchant_id: str, card_id: str) -> tuple[SavedCard, CardDetails]:
     """A saved card ready to charge: active, its customer not erased and still consenting."""
     saved = session.execute(select(SavedCard).where(SavedCard.id == card_id, SavedCard.merchant_id == merchant_id)).scalar_one_or_none()
     if saved is None:
@@ -128,7 +130,7 @@ def chargeable_card(gw: Gateway, session, merchant_id: str, card_id: str) -> tup
     return saved, _opened(saved, customer_data_key(gw, customer))
 
 
-def chargeable_cards(gw: Gateway, session, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
+def chargeable_cards(gw: BankPorts, session, card_ids: set[str]) -> tuple[dict[str, tuple[SavedCard, CardDetails]], set[str]]:
     """`chargeable_card` for a batch (scheduled collections): the cards ready to charge, and the
     ids of those that are not (inactive, customer erased or no longer consenting)."""
     saved_cards = {card.id: card for card in session.execute(select(SavedCard).where(SavedCard.id.in_(card_ids))).scalars()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, Payment, Refund
 from gateway.domain.clock import BEIJING, as_utc
-from gateway.bootstrap import Gateway
+from gateway.services.ports import TransactionsPort
 
 PAYABLE_PREFIX, PAYABLE_SUFFIX = "merchant:", ":payable"
 FEE_ACCOUNT = "platform:fee_revenue"
@@ -82,7 +83,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(timezone.utc), (start + timedelta(days=1)).astimezone(timezone.utc)
 
 
-def settle_day(gw: Gateway, day: date, merchant_ids: list[str] | None = None) -> list[MerchantSettlement]:
+def settle_day(gw: TransactionsPort, day: date, merchant_ids: list[str] | None = None) -> list[MerchantSettlement]:
     """Every merchant with ledger activity that day (or only the ones named), rows and checks."""
     start, end = day_bounds(day)
     with gw.db.unit_of_work() as session:
@@ -111,10 +112,14 @@ def write_csv(settlement: MerchantSettlement, out_dir: Path) -> Path:
     return path
 
 
-def run(gw: Gateway, day: date, out_dir: Path, merchant_ids: list[str] | None = None) -> list[MerchantSettlement]:
+def run(gw: TransactionsPort, day: date, out_dir: Path, merchant_ids: list[str] | None = None,
+        advance: Callable[[int], None] | None = None) -> list[MerchantSettlement]:
+    """Settle the day and write each merchant's CSV; `advance(1)` hears of each file written."""
     settlements = settle_day(gw, day, merchant_ids)
     for settlement in settlements:
         write_csv(settlement, out_dir)
+        if advance is not None:
+            advance(1)
     return settlements
 
 

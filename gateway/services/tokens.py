@@ -7,12 +7,13 @@ from gateway.adapters.connectors.base import CardDetails
 from gateway.adapters.db.models import CardToken
 from gateway.domain.cards import check_card
 from gateway.domain.ids import new_id
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
+from gateway.services.read_models import CardTokenView
 
 
 def create_card_token(
-    gw: Gateway, merchant_id: str, *, card_number: str, holder_name: str, exp_month: int, exp_year: int, cvv: str
-) -> CardToken:
+    gw: VaultPorts, merchant_id: str, *, card_number: str, holder_name: str, exp_month: int, exp_year: int, cvv: str
+) -> CardTokenView:
     """Validate and encrypt a card; return a single-use token. The CVV is checked for shape and
     then dropped: it is never stored, logged or passed on after this call."""
     card = check_card(card_number, exp_month, exp_year, cvv, gw.clock().date())
@@ -33,9 +34,9 @@ def create_card_token(
     )
     with gw.db.unit_of_work() as session:
         session.add(token)
-    return token
+    return CardTokenView.from_row(token)
 
 
-def card_details(gw: Gateway, token: CardToken) -> CardDetails:
+def card_details(gw: VaultPorts, token: CardToken) -> CardDetails:
     secret = json.loads(gw.vault.decrypt(token.card_ciphertext, associated=token.id))
     return CardDetails(secret["pan"], token.exp_month, token.exp_year, secret["holder_name"])

@@ -5,12 +5,14 @@ devices' OpenPAYGO secrets are sealed by it too. Sealed idempotency replays (enr
 live 24 hours: keep a retired key in PAYGATE_VAULT_KEYS for a day after rotating."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+
+from sqlalchemy import func, select
 
 from gateway.adapters.db.installment_models import DevicePaygCredential
 from gateway.adapters.db.models import CardToken, Customer
 from gateway.adapters.db.webhook_models import WebhookEndpoint
-from gateway.bootstrap import Gateway
+from gateway.services.ports import VaultPorts
 
 BATCH = 500
 
@@ -23,11 +25,18 @@ PROTECTED = (
 )
 
 
-def reencrypt_all(gw: Gateway) -> int:
-    return sum(_reencrypt(gw, *spec) for spec in PROTECTED)
+def reencrypt_all(gw: VaultPorts, advance: Callable[[int], None] | None = None) -> int:
+    """Re-encrypt every row not under the active key; `advance(n)` hears of each batch checked."""
+    return sum(_reencrypt(gw, *spec, advance=advance) for spec in PROTECTED)
 
 
-def _reencrypt(gw: Gateway, model, key_column, attribute: str, associated) -> int:
+def protected_rows(gw: VaultPorts) -> int:
+    """How many rows reencrypt_all looks at (for a progress bar)."""
+    with gw.db.unit_of_work() as session:
+        return sum(session.execute(select(func.count()).select_from(model)).scalar_one() for model, *_ in PROTECTED)
+
+
+def _reencrypt(gw: VaultPorts, model, key_column, attribute: str, associated, advance: Callable[[int], None] | None = None) -> int:
     changed = 0
     last_id = ""
     while True:
@@ -41,6 +50,8 @@ def _reencrypt(gw: Gateway, model, key_column, attribute: str, associated) -> in
                     plaintext = gw.vault.decrypt(ciphertext, associated=associated(row))
                     setattr(row, attribute, gw.vault.encrypt(plaintext, associated=associated(row)))
                     changed += 1
+        if advance is not None:
+            advance(len(batch))
         if len(batch) < BATCH:
             return changed
         last_id = getattr(batch[-1], key_column.key)

@@ -1,13 +1,13 @@
 """Wallet payments in the sandbox: the shopper's side of a wallet order."""
 from __future__ import annotations
 
-from gateway.adapters.db.models import Payment
 from gateway.domain.errors import InvalidRequest
-from gateway.bootstrap import Gateway
+from gateway.services.payments import PaymentPorts
 from gateway.services.payments import apply_callback, get_payment
+from gateway.services.read_models import PaymentView
 
 
-def shopper_confirms(gw: Gateway, merchant_id: str, payment_id: str, approve: bool) -> Payment:
+def shopper_confirms(gw: PaymentPorts, merchant_id: str, payment_id: str, approve: bool) -> PaymentView:
     """The shopper confirms (or declines) in the wallet app; the provider's signed notifies then
     reach the gateway through the same verification as any notify from outside."""
     payment = get_payment(gw, merchant_id, payment_id)

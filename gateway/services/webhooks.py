@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -30,9 +31,16 @@ from gateway.domain.webhooks import (
     is_success,
     retry_delay,
 )
-from gateway.bootstrap import Gateway
+from gateway.services.ports import SettingsPort, VaultPorts
+from gateway.services.read_models import WebhookEndpointView
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class WebhookPorts(VaultPorts, SettingsPort, Protocol):
+    """Transactions, the clock, the vault (signing secrets) and which endpoint addresses are allowed."""
+
 
 ENABLED = "enabled"
 DELETED = "deleted"
@@ -42,21 +50,19 @@ DELETED = "deleted"
 
 @dataclass(frozen=True)
 class CreatedEndpoint:
-    endpoint: WebhookEndpoint
+    endpoint: WebhookEndpointView
     secret: str  # shown once, at creation; stored only encrypted
 
 
-def allow_private_networks(gw: Gateway) -> bool:
+def allow_private_networks(gw: WebhookPorts) -> bool:
     """May webhooks go to loopback/private/link-local addresses? In test mode (sandbox endpoints
     on) yes, so a developer's local receiver works; in production only with
     PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1."""
-    raw = (gw.settings.env.get("PAYGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS") or "").strip().lower()
-    if not raw:
-        return gw.settings.sandbox_endpoints
-    return raw not in ("0", "false", "no", "off")
+    allowed = gw.settings.webhook_allow_private_networks
+    return gw.settings.sandbox_endpoints if allowed is None else allowed
 
 
-def check_url(gw: Gateway, url: str) -> None:
+def check_url(gw: WebhookPorts, url: str) -> None:
     """Production endpoints must use HTTPS and must not name an internal host."""
     parts = urlsplit(url)
     if not gw.settings.sandbox_endpoints and parts.scheme != "https":
@@ -65,7 +71,7 @@ def check_url(gw: Gateway, url: str) -> None:
         raise InvalidRequest("url_not_allowed", "Webhook endpoints must be reachable on the public internet.", "url")
 
 
-def create_endpoint(gw: Gateway, merchant_id: str, url: str, enabled_events: list[str], description: str | None = None) -> CreatedEndpoint:
+def create_endpoint(gw: WebhookPorts, merchant_id: str, url: str, enabled_events: list[str], description: str | None = None) -> CreatedEndpoint:
     check_url(gw, url)
     endpoint_id = new_id("we")
     secret = new_id("whsec", 32)
@@ -85,24 +91,24 @@ def create_endpoint(gw: Gateway, merchant_id: str, url: str, enabled_events: lis
         )
         session.add(endpoint)
     log.info("webhook endpoint %s for %s: %s %s", endpoint.id, merchant_id, url, endpoint.enabled_events)
-    return CreatedEndpoint(endpoint, secret)
+    return CreatedEndpoint(WebhookEndpointView.from_row(endpoint), secret)
 
 
-def list_endpoints(gw: Gateway, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[WebhookEndpoint], bool]:
+def list_endpoints(gw: WebhookPorts, merchant_id: str, limit: int, starting_after: str | None) -> tuple[list[WebhookEndpointView], bool]:
     with gw.db.unit_of_work() as session:
         query = _enabled(merchant_id)
         if starting_after:
             query = query.where(WebhookEndpoint.seq < _owned(session, merchant_id, starting_after, "starting_after").seq)
         rows = list(session.execute(query.order_by(WebhookEndpoint.seq.desc()).limit(limit + 1)).scalars())
-    return rows[:limit], len(rows) > limit
+    return [WebhookEndpointView.from_row(row) for row in rows[:limit]], len(rows) > limit
 
 
-def get_endpoint(gw: Gateway, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+def get_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpointView:
     with gw.db.unit_of_work() as session:
-        return _owned(session, merchant_id, endpoint_id)
+        return WebhookEndpointView.from_row(_owned(session, merchant_id, endpoint_id))
 
 
-def delete_endpoint(gw: Gateway, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+def delete_endpoint(gw: WebhookPorts, merchant_id: str, endpoint_id: str) -> WebhookEndpointView:
     """The endpoint stops receiving events; what was still pending for it is canceled."""
     now = as_utc(gw.clock())
     with gw.db.unit_of_work() as session:
@@ -115,10 +121,10 @@ def delete_endpoint(gw: Gateway, merchant_id: str, endpoint_id: str) -> WebhookE
             .values(status=DeliveryStatus.CANCELED.value, next_attempt_at=None, lease_token=None)
         )
     log.info("webhook endpoint %s deleted", endpoint_id)
-    return endpoint
+    return WebhookEndpointView.from_row(endpoint)
 
 
-def endpoint_secret(gw: Gateway, endpoint: WebhookEndpoint) -> str:
+def endpoint_secret(gw: WebhookPorts, endpoint: WebhookEndpoint) -> str:
     return gw.vault.decrypt(endpoint.secret_ciphertext, associated=endpoint.id).decode()
 
 
@@ -162,7 +168,7 @@ class AttemptResult:
         return is_success(self.status_code)
 
 
-def claim_due(gw: Gateway, limit: int, lease: timedelta) -> list[DeliveryJob]:
+def claim_due(gw: WebhookPorts, limit: int, lease: timedelta) -> list[DeliveryJob]:
     """Claim up to `limit` due deliveries for one lease; nobody else gets them meanwhile."""
     now = as_utc(gw.clock())
     token = new_id("lease", 20)
@@ -204,7 +210,7 @@ def claim_due(gw: Gateway, limit: int, lease: timedelta) -> list[DeliveryJob]:
     return jobs
 
 
-def record_attempt(gw: Gateway, job: DeliveryJob, result: AttemptResult) -> str | None:
+def record_attempt(gw: WebhookPorts, job: DeliveryJob, result: AttemptResult) -> str | None:
     """Settle one attempt: delivered, due again later, or failed for good. Returns the new status,
     or None when the lease was lost (taken over, redelivered or canceled meanwhile)."""
     now = as_utc(gw.clock())

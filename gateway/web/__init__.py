@@ -3,11 +3,13 @@
 Both are Flask blueprints over the services (which return plain data); they import neither
 SQLAlchemy nor gateway.adapters. Every form carries a CSRF token (flask-wtf's CSRFProtect,
 checked by the page blueprints only: the REST API authenticates with bearer keys instead);
-dashboard sign-in sessions are flask-login's, in the signed session cookie.
+dashboard sign-in sessions are flask-login's, in the signed session cookie; failed sign-ins are
+limited by the app's flask-limiter (per account and per client address).
 """
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
 from gateway.bootstrap import Gateway
@@ -23,7 +25,7 @@ csrf = CSRFProtect()
 assets = Blueprint("web", __name__, static_folder="static", static_url_path="/assets", template_folder="templates")
 
 
-def init_web(app: Flask, gw: Gateway) -> None:
+def init_web(app: Flask, gw: Gateway, limiter: Limiter) -> None:
     from gateway.web import checkout, dashboard
 
     app.secret_key = gw.vault.derive_secret("web-session-cookie")
@@ -39,3 +41,4 @@ def init_web(app: Flask, gw: Gateway) -> None:
     app.register_blueprint(assets)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(dashboard.bp)
+    dashboard.limit_sign_in(app, limiter, gw.settings)

@@ -2,14 +2,19 @@
 Merchant admins and operators may refund (behind a confirmation page); viewers only read."""
 from __future__ import annotations
 
+import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from gateway.bootstrap import Gateway
+from gateway.config import Settings
 from gateway.domain.errors import DomainError, NotFound
 from gateway.services import dashboard, dashboard_users
 from gateway.web import csrf
@@ -80,16 +85,46 @@ def sign_in():
     if request.method == "GET":
         return render_template("dashboard/sign_in.html", email="", error=None)
     email, password = request.form.get("email", ""), request.form.get("password", "")
-    try:
-        user = dashboard_users.sign_in(_gateway(), email, password, request.remote_addr or "unknown")
-    except dashboard_users.TooManyAttempts as error:
-        return render_template("dashboard/sign_in.html", email=email, error=error.message), 429
+    user = dashboard_users.sign_in(_gateway(), email, password)
     if user is None:
         return render_template("dashboard/sign_in.html", email=email, error="The e-mail or the password is not right."), 401
     login_user(SignedIn(user))
     target = request.args.get("next", "")
     # Only a path on this site: an absolute URL in `next` would make sign-in an open redirect.
     return redirect(target if target.startswith("/dashboard") else url_for(".home"), 303)
+
+
+def limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    """Failed sign-ins (401) count per account (the e-mail typed, hashed) and per client address;
+    past either limit the sign-in form answers 429, with Retry-After, until the window passes.
+    Counters are the app's flask-limiter's: in Redis when PAYGATE_REDIS_URL is set."""
+    view = app.view_functions["dashboard.sign_in"]
+    for limit, key_func, scope in ((settings.rate_limit_sign_in_per_account, _account_key, "sign-in-account"),
+                                   (settings.rate_limit_sign_in_per_address, _address_key, "sign-in-address")):
+        view = limiter.limit(limit, key_func=key_func, scope=scope, methods=["POST"], deduct_when=_sign_in_failed,
+                             error_message="Too many failed sign-ins.")(view)
+    app.view_functions["dashboard.sign_in"] = view
+
+
+def _sign_in_failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _account_key() -> str:
+    email = dashboard_users.normal_email(request.form.get("email", ""))
+    return "account:" + hashlib.sha256(email.encode()).hexdigest()[:32]  # no e-mail address in the counter store
+
+
+def _address_key() -> str:
+    return "address:" + get_remote_address()
+
+
+@bp.errorhandler(429)
+def _too_many_sign_ins(error):
+    window = getattr(getattr(error, "limit", None), "limit", None)
+    minutes = math.ceil(window.get_expiry() / 60) if window is not None else 15
+    message = f"Too many failed sign-ins for this account or from this address. Wait {minutes} minutes and try again."
+    return render_template("dashboard/sign_in.html", email=request.form.get("email", ""), error=message), 429
 
 
 @bp.route("/sign-out", methods=["POST"])

@@ -23,7 +23,8 @@ from gateway.app import create_app
 from gateway.services.dashboard_users import Role, create_user
 from gateway.services.merchants import NewMerchant, create_merchant
 from gateway.domain.sandbox_cards import sandbox_card_number
-from gateway.demo import banking_hours_today
+from gateway.demo import to_banking_hours
+from gateway.sdk.client import Paygate
 from tests.integration.conftest import approved_last4
 
 CHROMIUM = "/usr/bin/chromium"
@@ -136,12 +137,12 @@ def site(tmp_path_factory):
     app = create_app({"database_url": url, "var_dir": str(var_dir), "sandbox_endpoints": True, "sandbox_latency_ms": 0,
                       "pki_dir": str(var_dir / "ca")})
     gw = app.extensions["paygate"]
-    # 10:00 in Beijing today, moving on in real time: within the sandbox banks' hours, and the
-    # same day as the device messages (stamped with real time) the fleet page shows.
-    gw.clock = banking_hours_today()
     base_url, server = _serve(app)
     shop_url, shop_server = _serve(_shop_app)
     merchant = Merchant(base_url, create_merchant(gw, "Demo Phone Shop"))
+    # The sandbox clock at the next 10:00 in Beijing, moving on in real time: within the sandbox
+    # banks' hours, as in the demo.
+    to_banking_hours(Paygate(base_url, merchant.keys.secret_key))
     other = Merchant(base_url, create_merchant(gw, "Another Shop"))
     product = merchant.ok("POST", "/v1/installment_products", {
         "name": "Phone on installments", "terms": [3, 6, 12], "method": "equal_installment", "apr": "12",

@@ -11,7 +11,7 @@ import pytest
 from device_agents.agent import Agent, Backoff
 from device_agents.enroll import enroll
 from device_agents.profiles import profile_for
-from gateway.adapters.mqtt.broker_config import write_broker_config
+from gateway.adapters.mqtt.broker_config import default_broker_user, write_broker_config
 from gateway.entrypoints.mqtt.ingest import IngestLoop
 from gateway.adapters.pki import CertificateAuthority
 from gateway.domain.devices import GATEWAY_IDENTITY
@@ -22,16 +22,15 @@ from tests.integration.conftest import make_gateway as make_payment_gateway
 
 def make_gateway(database_url: str, var_dir, **overrides):
     """A test gateway on the real clock: device messages carry real timestamps, checked against it."""
-    gw = make_payment_gateway(database_url, var_dir, **overrides)
-    gw.clock = system_clock
-    return gw
-from tests.support.services import free_port, start_mosquitto
+    return make_payment_gateway(database_url, var_dir, base_clock=system_clock, **overrides)
+from tests.support.services import broker_dir, free_port, start_mosquitto
 
 
 @pytest.fixture(scope="session")
-def ca(tmp_path_factory) -> CertificateAuthority:
-    """A deployment CA with broker and gateway certificates; keys exist only in a temp dir."""
-    authority = CertificateAuthority.create(tmp_path_factory.mktemp("pki") / "ca")
+def ca() -> CertificateAuthority:
+    """A deployment CA with broker and gateway certificates; keys exist only in a temp dir (one
+    the broker's user can reach)."""
+    authority = CertificateAuthority.create(broker_dir("paygate-pki-") / "ca")
     authority.issue_service("broker", "127.0.0.1", ("127.0.0.1", "localhost"))
     authority.issue_service("gateway", GATEWAY_IDENTITY)
     return authority
@@ -45,7 +44,8 @@ class Broker:
         self.port = free_port()
         self.persistence = workdir / "persistence"
         self.persistence.mkdir(parents=True, exist_ok=True)
-        self.conf = write_broker_config(ca, workdir, self.port, persistence_dir=self.persistence)
+        self.conf = write_broker_config(ca, workdir, self.port, persistence_dir=self.persistence,
+                                        broker_user=default_broker_user())
         self.server = None
         self.start()
 
@@ -67,8 +67,8 @@ class Broker:
 
 
 @pytest.fixture
-def broker(ca, tmp_path):
-    running = Broker(ca, tmp_path / "broker")
+def broker(ca):
+    running = Broker(ca, broker_dir() / "broker")
     yield running
     running.stop()
 

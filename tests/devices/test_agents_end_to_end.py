@@ -69,8 +69,8 @@ def test_malformed_payloads_on_the_wire_never_stop_ingest(broker, device_gw, dev
 def test_confirmations_over_mqtt_approve_decline_and_expire(broker, device_gw, device_shop, start_ingest, tmp_path,
                                                             monkeypatch):
     outcomes = []
-    monkeypatch.setattr(device_confirmations, "on_confirmation",
-                        lambda gw, payment_id, approved, reason="": outcomes.append((payment_id, approved, reason)))
+    monkeypatch.setattr(device_gw, "confirmation_decided",
+                        lambda payment_id, approved, reason: outcomes.append((payment_id, approved, reason)))
     start_ingest(broker.url)
     vending = make_agent(tmp_path / "vending", broker.url, "iot", auto_approve_limit=10_000) \
         if enroll_agent(device_shop, tmp_path / "vending", "iot") else None

@@ -1,10 +1,10 @@
-"""The device part of `make demo` (gateway/demo_devices.py) against a gateway on a temp SQLite
+"""The device part of `make demo` (gateway/demo/devices.py) against a gateway on a temp SQLite
 database served over real HTTP: with Mosquitto (started and stopped by the demo itself) and,
 when there is none, the broker-less path through ingest's checks."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,25 +14,28 @@ from gateway.demo import devices as demo_devices
 from gateway.adapters.db.schema import upgrade
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.sdk.client import Paygate
 from gateway.services.merchants import create_merchant
-from tests.integration.conftest import banking_hours_clock, make_gateway
+from tests.devices.conftest import make_gateway
 from tests.support.services import mosquitto_binary
 
 
 @pytest.fixture
 def demo_gateway(tmp_path, monkeypatch):
-    """Like `paygate demo`: SQLite under a relative var/, the CA in var/pki, a banking-hours clock
-    hours away from real time (the device part must run on real time), the app on a free port."""
+    """Like `paygate demo`: SQLite under a relative var/, the CA in var/pki, the sandbox clock weeks
+    ahead of real time as the installments part leaves it (the device part must run on real time),
+    the app on a free port."""
     monkeypatch.chdir(tmp_path)
     var_dir = Path("var")
     url = "sqlite:///var/paygate.db"
     upgrade(url)
     pki_dir = demo_devices.demo_pki_dir(Settings.load({"var_dir": str(var_dir)}))
     gw = make_gateway(url, var_dir, pki_dir=pki_dir)
-    gw.clock = banking_hours_clock(datetime.now(timezone.utc) - timedelta(hours=9))
     server = make_server("127.0.0.1", 0, create_app(gateway=gw), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     merchant = create_merchant(gw, "Demo Phone Shop")
+    shop = Paygate(f"http://127.0.0.1:{server.server_port}", merchant.secret_key)
+    shop.advance_clock(shop.sandbox_now() + timedelta(days=40))
     yield gw, f"http://127.0.0.1:{server.server_port}", merchant.secret_key
     server.shutdown()
     gw.db.dispose()

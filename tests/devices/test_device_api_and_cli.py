@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography import x509
@@ -10,7 +11,7 @@ from device_agents import wire
 from device_agents.keys import csr_pem, new_signing_key, new_tls_key
 from gateway.entrypoints.cli import main
 from tests.devices.conftest import SignedDevice, api_enroller
-from tests.support.services import start_mosquitto
+from tests.support.services import broker_dir, start_mosquitto
 from tests.integration.conftest import Shop
 
 
@@ -66,13 +67,13 @@ def test_openapi_documents_the_device_endpoints(any_shop):
 
 
 def test_certs_commands_build_a_working_broker_configuration(tmp_path):
-    runner, ca_dir = CliRunner(), str(tmp_path / "ca")
+    runner, ca_dir = CliRunner(), str(broker_dir() / "ca")
     for args in (["certs", "init", "--dir", ca_dir], ["certs", "broker", "--dir", ca_dir],
                  ["certs", "gateway", "--dir", ca_dir]):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, result.output
     assert runner.invoke(main, ["certs", "init", "--dir", ca_dir]).exit_code != 0  # never overwrite a CA
-    assert oct((tmp_path / "ca" / "ca.key.pem").stat().st_mode & 0o777) == "0o600"
+    assert oct((Path(ca_dir) / "ca.key.pem").stat().st_mode & 0o777) == "0o600"
 
     csr_file = tmp_path / "device.csr"
     csr_file.write_text(csr_pem(new_tls_key()))
@@ -86,7 +87,7 @@ def test_certs_commands_build_a_working_broker_configuration(tmp_path):
     from tests.support.services import free_port
 
     port = free_port()
-    out = tmp_path / "broker"
+    out = broker_dir() / "broker"
     rendered = runner.invoke(main, ["certs", "broker-config", "--dir", ca_dir, "--port", str(port), "--out", str(out)])
     assert rendered.exit_code == 0, rendered.output
     start_mosquitto((out / "mosquitto.conf").read_text(), port).stop()  # Mosquitto accepts it

@@ -15,6 +15,7 @@ from gateway.config import Settings
 from gateway.domain.sandbox_cards import sandbox_card_number
 from gateway.domain.sandbox_ids import sandbox_id_number
 from gateway.bootstrap import Gateway
+from gateway.sdk.client import Paygate, Transport
 from gateway.services.merchants import NewMerchant, create_merchant
 
 
@@ -28,11 +29,11 @@ def banking_hours_clock(start: datetime = TEST_EPOCH):
     return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
-def make_gateway(database_url: str, var_dir, **overrides) -> Gateway:
+def make_gateway(database_url: str, var_dir, base_clock=None, **overrides) -> Gateway:
+    """In test mode; its clock is the sandbox clock (what POST /v1/sandbox/clock moves) on top of
+    `base_clock`, banking hours unless given."""
     settings = Settings.load({"database_url": database_url, "var_dir": var_dir, "sandbox_latency_ms": 0, "sandbox_endpoints": True, **overrides})
-    gw = Gateway.from_settings(settings)
-    gw.clock = banking_hours_clock()
-    return gw
+    return Gateway.from_settings(settings, base_clock=base_clock or banking_hours_clock())
 
 
 @pytest.fixture(scope="session")
@@ -99,14 +100,29 @@ def approved_last4() -> str:
 _orders = itertools.cycle(range(1, 1000))
 
 
+def test_client_transport(client) -> Transport:
+    """The SDK's requests through Flask's test client (no server, no socket)."""
+
+    def send(method: str, url: str, headers: dict[str, str], body: bytes | None):
+        response = client.open(url, method=method, data=body, headers=headers)
+        return response.status_code, response.headers, response.get_data()
+
+    return send
+
+
 class Shop:
-    """A merchant driving the API through Flask's test client."""
+    """A merchant driving the API through Flask's test client: `call`/`post`/`get` for the raw
+    responses a test inspects, `sdk` (secret key) and `checkout` (publishable key) for the steps
+    that only have to succeed."""
 
     def __init__(self, gw: Gateway, name: str = "Test Shop", merchant: NewMerchant | None = None) -> None:
         self.gw = gw
         self.merchant = merchant or create_merchant(gw, name)
         self.id = self.merchant.id
         self.client = create_app(gateway=gw).test_client()
+        transport = test_client_transport(self.client)
+        self.sdk = Paygate("", self.merchant.secret_key, transport=transport)
+        self.checkout = Paygate("", self.merchant.publishable_key, transport=transport)
 
     def call(self, method: str, path: str, body=None, *, key: str | None = None, idempotency_key: str | None = None, **kwargs):
         headers = {"Authorization": f"Bearer {key or self.merchant.secret_key}"}
@@ -122,16 +138,10 @@ class Shop:
 
     def token(self, last4: str | None = None, bank: str = "ICBC") -> str:
         last4 = last4 or approved_last4()
-        card = {"card_number": sandbox_card_number(bank, last4), "holder_name": "Li Lei", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
-        response = self.post("/v1/tokens", card, key=self.merchant.publishable_key)
-        assert response.status_code == 200, response.json
-        return response.json["id"]
+        return self.checkout.create_token(sandbox_card_number(bank, last4), 12, 2031, "123", "Li Lei")["id"]
 
-    def pay(self, amount: int = 10_000, last4: str | None = None, *, confirm: bool = True, capture_method: str = "automatic", **extra) -> dict:
-        body = {"amount": amount, "currency": "CNY", "payment_method": self.token(last4), "confirm": confirm, "capture_method": capture_method, **extra}
-        response = self.post("/v1/payments", body, idempotency_key=str(uuid.uuid4()))
-        assert response.status_code == 200, response.json
-        return response.json
+    def pay(self, amount: int = 10_000, last4: str | None = None, *, confirm: bool = True, capture_method: str = "automatic") -> dict:
+        return self.sdk.create_payment(amount, self.token(last4), confirm=confirm, capture_method=capture_method)
 
     def register(self, name: str = "Wang Fang", birth: date = date(1990, 5, 17), mobile: str = "13800138000", **extra):
         body = {
@@ -147,8 +157,7 @@ class Shop:
         response = self.register(**kwargs)
         assert response.status_code == 200, response.json
         customer = response.json
-        consent = {"kind": "bank_card", "version": "2026-01", "purpose": "bind and charge debit cards"}
-        assert self.post(f"/v1/customers/{customer['id']}/consents", consent).status_code == 200
+        self.sdk.grant_consent(customer["id"], "bank_card", "2026-01", "bind and charge debit cards")
         return customer
 
     def start_binding(self, customer_id: str, bank: str = "ICBC", last4: str | None = None):
@@ -157,22 +166,18 @@ class Shop:
         return self.post(f"/v1/customers/{customer_id}/cards", card)
 
     def sms_code(self, card_id: str) -> str:
-        return self.get(f"/v1/sandbox/card_bindings/{card_id}/sms_code").json["code"]
+        return self.sdk.sandbox_sms_code(card_id)
 
     def saved_card(self, customer_id: str, bank: str = "ICBC", last4: str | None = None) -> dict:
-        started = self.start_binding(customer_id, bank, last4)
-        assert started.status_code == 200, started.json
-        card_id = started.json["id"]
-        verified = self.post(f"/v1/customers/{customer_id}/cards/{card_id}/verify", {"code": self.sms_code(card_id)})
-        assert verified.status_code == 200, verified.json
-        return verified.json
+        card = self.sdk.start_card_binding(customer_id, sandbox_card_number(bank, last4 or approved_last4()), 12, 2031, "123")
+        return self.sdk.verify_card(customer_id, card["id"], self.sms_code(card["id"]))
 
     def pay_saved(self, card_id: str, amount: int = 10_000, **extra):
         body = {"amount": amount, "currency": "CNY", "payment_method": {"type": "saved_card", "card": card_id}, "confirm": True, **extra}
         return self.post("/v1/payments", body, idempotency_key=str(uuid.uuid4()))
 
     def balance(self) -> int:
-        return self.get("/v1/balance").json["available"][0]["amount"]
+        return self.sdk.balance()["available"][0]["amount"]
 
 
 @pytest.fixture

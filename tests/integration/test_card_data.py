@@ -72,7 +72,7 @@ def test_rotation_reencrypts_every_card_and_old_cards_still_pay(own_database_url
     customer = shop.customer()
     saved = shop.saved_card(customer["id"], "CCB")
     from gateway.services import device_credit
-    from tests.integration.test_devices_support import enrolled_device
+    from tests.support.devices import enrolled_device
 
     device_id = enrolled_device(shop)
     with gw.db.unit_of_work() as session:

@@ -130,15 +130,14 @@ def test_a_shopper_may_leave_a_wallet_order_and_pay_by_card(shop):
 
 
 def test_the_page_waits_for_the_device_and_the_approval_completes_the_session(shop):
-    from gateway.services import device_confirmations
-    from tests.integration.test_devices_support import enrolled_device
+    from tests.support.devices import enrolled_device
 
     device_id = enrolled_device(shop)
     session = shop.post("/v1/checkout/sessions", {**SESSION, "confirmation_device": device_id}).json
     waiting = checkout.pay_with_card(shop.gw, session["id"], shop.token())
     assert (waiting.status, waiting.attempt.status) == ("open", "requires_action")
     assert waiting.attempt.next_action == {**waiting.attempt.next_action, "type": "device_confirmation", "device": device_id}
-    device_confirmations.on_confirmation(shop.gw, waiting.attempt.id, True, reason="approved")
+    shop.gw.confirmation_decided(waiting.attempt.id, True, "approved")  # the device's signed approval, delivered
     assert shop.get(f"/v1/checkout/sessions/{session['id']}").json["status"] == "complete"
     assert len(completed_events(shop, session["id"])) == 1
 

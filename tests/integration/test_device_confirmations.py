@@ -9,7 +9,7 @@ from sqlalchemy import select
 from device_agents import wire
 from gateway.adapters.db.device_models import DeviceCommand, DeviceConfirmation
 from gateway.services import device_confirmations
-from tests.integration.test_devices_support import enrolled_device
+from tests.support.devices import enrolled_device
 
 
 def _pay_with_confirmation(shop, device_id, amount=2_000):
@@ -36,8 +36,8 @@ def test_payment_waits_for_the_device_then_goes_to_the_bank_when_approved(shop):
     assert (request["payment"], request["amount"], request["merchant"]) == (payment["id"], 2_000, "Test Shop")
     assert shop.balance() == 0
 
-    device_confirmations.on_confirmation(shop.gw, payment["id"], True, reason="approved")
-    device_confirmations.on_confirmation(shop.gw, payment["id"], True, reason="approved")  # delivered twice
+    shop.gw.confirmation_decided(payment["id"], True, "approved")
+    shop.gw.confirmation_decided(payment["id"], True, "approved")  # delivered twice
 
     assert shop.get(f"/v1/payments/{payment['id']}").json["status"] == "succeeded"
     assert shop.balance() == 2_000 - 12
@@ -46,7 +46,7 @@ def test_payment_waits_for_the_device_then_goes_to_the_bank_when_approved(shop):
 def test_declined_or_expired_on_the_device_fails_the_payment(shop):
     device_id = enrolled_device(shop)
     declined = _pay_with_confirmation(shop, device_id)
-    device_confirmations.on_confirmation(shop.gw, declined["id"], False, reason="declined")
+    shop.gw.confirmation_decided(declined["id"], False, "declined")
     assert shop.get(f"/v1/payments/{declined['id']}").json["failure_code"] == "device_declined"
 
     expiring = _pay_with_confirmation(shop, device_id)

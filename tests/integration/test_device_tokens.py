@@ -10,12 +10,11 @@ from gateway.adapters.db.device_models import DeviceCommand
 from gateway.adapters.db.installment_models import DeviceToken
 from gateway.services import device_credit, installment_plans
 from tests.integration.test_installments import PRICE, _day, _product, _run_workers
+from tests.support.devices import enrolled_device
 
 
 def _provisioned_device(shop) -> tuple[str, str, int]:
     """A device id with OpenPAYGO credentials (what enrollment provisions)."""
-    from tests.integration.test_devices_support import enrolled_device
-
     device_id = enrolled_device(shop)
     with shop.gw.db.unit_of_work() as session:
         secret, starting_code = device_credit.provision(shop.gw, session, device_id)
@@ -23,7 +22,9 @@ def _provisioned_device(shop) -> tuple[str, str, int]:
 
 
 def _tokens(shop, plan_id):
-    return installment_plans.get_plan(shop.gw, shop.id, plan_id).device_tokens
+    """The plan's token rows as issued (with their OpenPAYGO counts, which the API does not show)."""
+    with shop.gw.db.unit_of_work() as session:
+        return list(session.execute(select(DeviceToken).where(DeviceToken.plan_id == plan_id).order_by(DeviceToken.id)).scalars())
 
 
 def test_tokens_follow_the_plan_and_decode_with_openpaygo(shop, time_machine):
@@ -81,8 +82,6 @@ def test_a_late_payment_issues_time_from_today(shop, time_machine):
 
 
 def test_only_the_merchants_own_provisioned_device_can_go_on_a_plan(shop, other_shop):
-    from tests.integration.test_devices_support import enrolled_device
-
     product = _product(shop)
     customer = shop.customer()
     card = shop.saved_card(customer["id"])

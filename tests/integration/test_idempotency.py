@@ -82,12 +82,13 @@ def test_duplicate_while_the_first_is_in_flight_is_409(pg_gateway):
     slow = with_bank_latency(pg_gateway, 400, idempotency_wait_seconds=0.0)
     shop = Shop(slow)
     body, key = _payment_body(shop), str(uuid.uuid4())
+    other_client = create_app(gateway=slow).test_client()  # built first: it takes longer than the bank on a busy machine
     first_response = {}
     first = threading.Thread(target=lambda: first_response.update(r=shop.post("/v1/payments", body, idempotency_key=key)))
     first.start()
     _wait_until(lambda: _payments_of(slow, shop.id) == 1)
 
-    duplicate = create_app(gateway=slow).test_client().post(
+    duplicate = other_client.post(
         "/v1/payments", json=body, headers={"Authorization": f"Bearer {shop.merchant.secret_key}", "Idempotency-Key": key}
     )
     first.join()

@@ -96,6 +96,7 @@ def test_endpoint_secret_is_shown_once_and_stored_encrypted(wgw):
 
     shown = shop.get(f"/v1/webhook_endpoints/{created['id']}").json
     assert "secret" not in shown and shown["url"] == "https://shop.example/hooks"
+    assert {key: value for key, value in created.items() if key != "secret"} == shown  # `created` too
     listed = shop.get("/v1/webhook_endpoints").json
     assert [item["id"] for item in listed["data"]] == [created["id"]] and "secret" not in listed["data"][0]
 
@@ -415,7 +416,7 @@ def test_paygate_worker_command(own_database_url, tmp_path):
 def test_demo_helper_shows_a_verified_delivery(wgw):
     shop = Shop(wgw)
     lines: list[str] = []
-    assert show_webhook_delivery(wgw, shop.id, lambda: shop.pay(2_500), out=lines.append)
+    assert show_webhook_delivery(wgw, shop.sdk, lambda: shop.pay(2_500), out=lines.append)
     text = "\n".join(lines)
     assert "payment.succeeded" in text and "signature verified" in text
     assert shop.get("/v1/webhook_endpoints").json["data"] == []  # cleaned up
@@ -484,7 +485,8 @@ def test_key_rotation_reencrypts_signing_secrets(own_database_url, tmp_path):
     rotated = Gateway.from_settings(gw.settings)
     try:
         assert reencrypt_all(rotated) == 1
-        endpoint = webhooks.get_endpoint(rotated, created.endpoint.merchant_id, created.endpoint.id)
+        with rotated.db.unit_of_work() as session:
+            endpoint = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.id == created.endpoint.id)).scalar_one()
         assert endpoint.secret_ciphertext.startswith("v2.")
         assert webhooks.endpoint_secret(rotated, endpoint) == created.secret
     finally:

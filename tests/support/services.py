@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -289,15 +290,12 @@ def start_mosquitto(config_text: str, port: int, host: str = HOST,
                     binary: str | None = None) -> MosquittoServer:
     """Run `mosquitto -c <config_text written to a temp file>` and wait until host:port accepts.
 
-    The config must open a listener on `port`. As root, mosquitto 2 drops to the `mosquitto` user
-    right after reading its config, before loading TLS files, so certificates in a private temp dir
-    would be unreadable: unless the config names a `user`, we add `user root` (no drop).
-    """
+    The config must open a listener on `port`. As root, Mosquitto drops to the `mosquitto` user
+    after reading its config and before it loads the TLS files, ACL and CRL: render the config
+    with `write_broker_config` into a `broker_dir()` (it sets owners and modes for that user)."""
     binary = binary or mosquitto_binary()
     workdir = tempfile.mkdtemp(prefix="paygate-mqtt-")
     conf, logfile = os.path.join(workdir, "mosquitto.conf"), os.path.join(workdir, "mosquitto.log")
-    if _is_root() and not any(line.split()[:1] == ["user"] for line in config_text.splitlines()):
-        config_text = "user root\n" + config_text
     with open(conf, "w") as f:
         f.write(config_text)
     with open(logfile, "wb") as log:
@@ -323,6 +321,15 @@ def start_mosquitto(config_text: str, port: int, host: str = HOST,
             raise RuntimeError(f"mosquitto did not start listening on {host}:{port}:\n{log}")
         time.sleep(0.05)
     return server
+
+
+def broker_dir(prefix: str = "paygate-broker-") -> Path:
+    """A scratch directory the broker's user can reach (pytest's tmp_path sits under a 0700
+    directory that `mosquitto` may not pass through); removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def start_fallback_mosquitto() -> MosquittoServer:

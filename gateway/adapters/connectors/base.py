@@ -5,20 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Protocol
 
-
-class Outcome(str, Enum):
-    APPROVED = "approved"
-    DECLINED = "declined"
-    # The shopper must act first (scan a wallet QR code); ConnectorResult.action says how.
-    ACTION_REQUIRED = "action_required"
-    # Accepted for processing: the answer comes later by signed callback (or a status query).
-    PENDING = "pending"
-    # The bank did not answer in time: the money may or may not have moved. Only asking the bank
-    # later (reconciliation) can tell; the gateway must never retry it as a new charge.
-    UNKNOWN = "unknown"
+from gateway.domain.payments import Outcome  # connectors answer in the domain's terms
 
 
 @dataclass(frozen=True)
@@ -91,13 +80,6 @@ class PaymentConnector(Protocol):
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> Notification:
         """Verify and decode a callback or notify; raise CallbackRejected if it is not genuine."""
         ...
-
-
-class BatchDebitConnector(Protocol):
-    """Banks also take scheduled debits as one file (installment collections): one answer per
-    request, in order, with the same rules as `authorize`."""
-
-    def authorize_batch(self, requests: list[ChargeRequest]) -> list[ConnectorResult]: ...
 
 
 class CardBindingConnector(Protocol):

@@ -86,15 +86,18 @@ class DeviceConfirmation(Base):
 
 class DeviceCommand(Base):
     """Outbox of commands for devices, written in the transaction that decides to send them and
-    published by the relay (QoS 1) which marks them sent once the broker acknowledges."""
+    published by the relay (QoS 1) which marks them sent once the broker acknowledges (see
+    gateway/services/device_commands.py for the claim that lets it publish outside a transaction)."""
 
     __tablename__ = "device_commands"
     id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times a relay claimed it to publish
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A relay is publishing it until then; other relays skip it meanwhile (NULL: nobody is).
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_device_commands_unsent", "sent_at", "id"),)
 

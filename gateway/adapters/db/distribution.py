@@ -35,7 +35,6 @@ DISTRIBUTION: dict[str, str] = {
     "checkout_sessions": "merchant_id",
     # dashboard sign-in: users are found by e-mail before their merchant is known; few of them
     "dashboard_users": REFERENCE,
-    "sign_in_failures": "subject",
     # by their parent's key, until they carry merchant_id (see docs/scaling.md)
     "consents": "customer_id",
     "installments": "plan_id",
@@ -56,5 +55,6 @@ DISTRIBUTION: dict[str, str] = {
     "sandbox_card_bindings": "reference",
     "sandbox_wallet_orders": "payment_id",
     "sandbox_provider_keys": REFERENCE,
+    "sandbox_clock": REFERENCE,  # one row: the test-mode time every process reads
     "wallet_notifications": "provider",
 }

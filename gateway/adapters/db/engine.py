@@ -20,20 +20,22 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """hide_parameters: a failed statement's message (and so any log of it) never carries the
+    values it was given, which may be personal data."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every transaction (a third of a payment's time here).
     # Connections are recycled instead; a transaction that meets a dead one rolls back, and a
     # payment left waiting for its recorded answer is settled by reconciliation.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record):
@@ -63,13 +65,10 @@ class Database:
         # (ledger transactions): a unit of work carries it in session.info["clock"].
         self.clock: Callable[[], datetime] | None = None
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
+        """One transaction: committed when the block ends normally, rolled back otherwise; then
+        the callables the block put in session.info["after_commit"] run."""
         session = self._sessions()
         if self.clock is not None:
             session.info["clock"] = self.clock
@@ -81,6 +80,9 @@ class Database:
             raise
         finally:
             session.close()
+        # What waits for the commit (metrics of what was just committed: see on_commit).
+        for hook in session.info.pop("after_commit", ()):
+            hook()
 
     def reachable(self) -> str | None:
         """None when the database answers a trivial query, else what went wrong."""

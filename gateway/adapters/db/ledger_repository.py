@@ -11,6 +11,7 @@ from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.clock import as_utc
 from gateway.domain.errors import LedgerError
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
+from gateway.observability.metrics import count_ledger_transaction
 
 
 def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> int:
@@ -57,6 +58,7 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     for account_id, balance in balances:
         specs[account_id].check(balance)
     connection.execute(insert(postings), lines)
+    count_ledger_transaction(session, entry.kind)
     return transaction_id
 
 

@@ -328,4 +328,5 @@ class IdempotencyKey(Base):
 from gateway.adapters.db import device_models  # noqa: E402,F401
 from gateway.adapters.db import webhook_models  # noqa: E402,F401
 from gateway.adapters.db import installment_models  # noqa: E402,F401
+from gateway.adapters.db import sandbox_clock  # noqa: E402,F401
 from gateway.adapters.db import web_models  # noqa: E402,F401

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
 
 from gateway.adapters.db.engine import normalise_url
 
@@ -20,3 +22,9 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+def migrated(engine: Engine) -> bool:
+    """True once `paygate db upgrade` has run on this database (Alembic recorded a revision)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() is not None

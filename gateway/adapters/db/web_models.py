@@ -1,5 +1,5 @@
 """Tables for the hosted checkout and the dashboard (issue 12): checkout sessions, dashboard
-users and their sign-in failures. Same metadata as models.py (imported at its bottom)."""
+users. Same metadata as models.py (imported at its bottom)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -63,13 +63,3 @@ class DashboardUser(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-
-class SignInFailure(Base):
-    """One failed sign-in, counted per e-mail and per client address over a sliding window."""
-
-    __tablename__ = "sign_in_failures"
-    id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
-    subject: Mapped[str] = mapped_column(String(300))  # "email:<address>" | "ip:<address>"
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-    __table_args__ = (Index("ix_sign_in_failures_subject_time", "subject", "failed_at"),)

@@ -1,3 +1,4 @@
+"""GET /v1/balance: the merchant's ledger balance."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key

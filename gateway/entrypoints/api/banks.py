@@ -1,12 +1,12 @@
+"""GET /v1/banks (the national banks), the banks' and wallets' signed callbacks, the wallet app's
+confirmation, and in test mode /v1/sandbox helpers (the SMS code a sandbox bank sent)."""
 from __future__ import annotations
 
 from flask import request
 
-from gateway.adapters.connectors import SANDBOX_FAMILIES
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
 from gateway.entrypoints.api.schemas import BankList, PaymentOut, SmsCodeOut, WalletConfirm
-from gateway.domain.banks import NATIONAL_BANKS
-from gateway.services import payments, saved_cards, wallets
+from gateway.services import banks, payments, saved_cards, wallets
 
 blp = ApiBlueprint("banks", __name__, url_prefix="/v1", description="National banks, bank callbacks and sandbox helpers.")
 
@@ -16,12 +16,7 @@ blp = ApiBlueprint("banks", __name__, url_prefix="/v1", description="National ba
 def list_banks():
     """The national banks we reach, their BINs, connector and quick-pay limits (fen)."""
     require_key(allow_publishable=True)
-    return {
-        "data": [
-            {**bank.__dict__, "connector": SANDBOX_FAMILIES[bank.family].name}
-            for bank in NATIONAL_BANKS
-        ]
-    }
+    return {"data": banks.list_banks(gateway())}
 
 
 @blp.route("/bank_callbacks/<connector>", methods=["POST"])

@@ -7,6 +7,7 @@ from webargs.flaskparser import FlaskParser
 
 from gateway.domain.errors import DomainError
 from gateway.bootstrap import Gateway
+from gateway.observability import logs
 from gateway.services.merchants import Principal, authenticate
 
 
@@ -50,3 +51,4 @@ def require_key(allow_publishable: bool = False, allow_enrollment: bool = False)
     if found.kind not in allowed:
         raise Forbidden("secret_key_required", "This endpoint needs a secret key (sk_...).")
     g.principal = found
+    logs.bind(merchant_id=found.merchant_id)

@@ -10,12 +10,15 @@ from gateway.services import checkout
 
 blp = ApiBlueprint("checkout_sessions", __name__, url_prefix="/v1/checkout/sessions", description="Hosted checkout sessions.")
 
+
 @blp.before_request
 def _authenticate() -> None:
     require_key()
 
+
 def _with_url(view: checkout.SessionView) -> dict:
     return {**view.__dict__, "url": url_for("checkout.page", session_id=view.id, _external=True)}
+
 
 @blp.route("", methods=["POST"])
 @idempotent
@@ -31,6 +34,7 @@ def create_session(body):
         confirmation_device=body["confirmation_device"],
     )
     return _with_url(checkout.create_session(gateway(), principal().merchant_id, request_))
+
 
 @blp.route("/<session_id>", methods=["GET"])
 @blp.response(200, CheckoutSessionOut)

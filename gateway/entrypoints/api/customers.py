@@ -1,3 +1,5 @@
+"""/v1/customers: registration with the national ID, consents, erasure, and saved cards (bind,
+verify by SMS code, list)."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key

@@ -1,11 +1,10 @@
+"""/v1/devices: enrollment (certificate and signing key), revocation, release, usage, and the
+single-use enrollment tokens (/v1/enrollment_tokens)."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import request
-from sqlalchemy import inspect as sa_inspect
-
-from device_agents import wire
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
 from gateway.entrypoints.api.device_schemas import DeviceCreate, DeviceEnrolled, DeviceOut, EnrollmentTokenCreate, EnrollmentTokenOut, UsageOut, UsageQuery
 from gateway.entrypoints.api.idempotency import idempotent
@@ -34,20 +33,8 @@ def enroll_device(body):
     """Enroll a device: sign its CSR (CN = the new device id), register its signing key and give it
     OpenPAYGO Token credentials for its lock (`payg`, shown once)."""
     token = request.headers["Authorization"].split(" ", 1)[1].strip() if principal().kind == "enrollment" else None
-    enrolled = devices.enroll_device(gateway(), principal().merchant_id, devices.Enrollment(
+    return devices.enroll_device(gateway(), principal().merchant_id, devices.Enrollment(
         csr=body["csr"], model=body["model"], kind=DeviceKind(body["kind"]), signing_key=body["signing_key"]), enrollment_token=token)
-    device_id = enrolled.device.id
-    return {
-        **{attribute.key: getattr(enrolled.device, attribute.key)
-           for attribute in sa_inspect(enrolled.device).mapper.column_attrs},
-        "certificate": enrolled.certificate,
-        "certificate_chain": enrolled.certificate_chain,
-        "ca_certificate": enrolled.ca_certificate,
-        "broker": {"url": enrolled.broker_url, "telemetry_topic": wire.telemetry_topic(device_id),
-                   "confirmations_topic": wire.confirmations_topic(device_id),
-                   "commands_topic": wire.commands_topic(device_id)},
-        "payg": {"secret_key": enrolled.payg_secret_key, "starting_code": enrolled.payg_starting_code},
-    }
 
 
 @tokens_blp.route("", methods=["POST"])

@@ -1,3 +1,4 @@
+"""GET /healthz: liveness and whether the database answers."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway

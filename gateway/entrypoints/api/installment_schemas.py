@@ -1,4 +1,5 @@
-"""Schemas of the installment endpoints."""
+"""Request and response schemas (marshmallow) of the installment endpoints: products, quotes,
+plans, their payments and payoff quotes, and device unlock tokens."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation

@@ -1,3 +1,5 @@
+"""/v1/installment_products, /v1/installment_quotes and /v1/installment_plans: products, quotes,
+plans, early payments, payoff quotes and cancellation."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
@@ -47,11 +49,10 @@ def create_quote(body):
 def create_plan(body):
     """Sell on installments: checks the customer's credit, takes the down payment from the saved
     card, pays the merchant in full and books the customer's receivable."""
-    plan = plans.create_plan(
+    return plans.create_plan(
         gateway(), principal().merchant_id, customer_id=body["customer"], card_id=body["card"], product_id=body["product"],
         term_months=body["term_months"], amount=body["amount"], device_id=body["device"],
     )
-    return plans.get_plan(gateway(), principal().merchant_id, plan.id)
 
 
 @blp.route("/installment_plans/<plan_id>", methods=["GET"])
@@ -81,5 +82,4 @@ def payoff_quote(plan_id):
 @blp.response(200, PlanOut)
 def cancel_plan(plan_id):
     """Void a plan within its cooling-off period: the down payment is refunded, the device released."""
-    plan = plans.cancel_plan(gateway(), principal().merchant_id, plan_id)
-    return plans.get_plan(gateway(), principal().merchant_id, plan.id)
+    return plans.cancel_plan(gateway(), principal().merchant_id, plan_id)

@@ -1,3 +1,4 @@
+"""/v1/payments: create, list, confirm, capture and cancel card payments."""
 from __future__ import annotations
 
 from flask import request

@@ -1,3 +1,4 @@
+"""/v1/refunds: refund a captured payment, in full or in part, and look a refund up."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key

@@ -155,7 +155,7 @@ class PaymentOut(Schema):
     failure_code = fields.String(allow_none=True)
     failure_message = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
-    metadata = fields.Dict(attribute="metadata_")
+    metadata = fields.Dict()
     created = UnixTime(attribute="created_at")
 
 

@@ -1,3 +1,4 @@
+"""POST /v1/tokens: turn card details into a single-use token (publishable keys allowed)."""
 from __future__ import annotations
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key

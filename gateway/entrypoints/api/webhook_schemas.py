@@ -64,17 +64,17 @@ class EventOut(Schema):
 
 
 class WebhookDeliveryOut(Schema):
-    id = fields.String(attribute="delivery.id")
+    id = fields.String()
     object = fields.Constant("webhook_delivery")
-    endpoint = fields.String(attribute="delivery.endpoint_id")
+    endpoint = fields.String(attribute="endpoint_id")
     url = fields.String()
-    status = fields.String(attribute="delivery.status")
-    attempts = fields.Integer(attribute="delivery.attempts")
-    next_attempt = UnixTime(attribute="delivery.next_attempt_at", allow_none=True)
-    last_attempt = UnixTime(attribute="delivery.last_attempt_at", allow_none=True)
-    last_status_code = fields.Integer(attribute="delivery.last_status_code", allow_none=True)
-    last_error = fields.String(attribute="delivery.last_error", allow_none=True)
-    delivered = UnixTime(attribute="delivery.delivered_at", allow_none=True)
+    status = fields.String()
+    attempts = fields.Integer()
+    next_attempt = UnixTime(attribute="next_attempt_at", allow_none=True)
+    last_attempt = UnixTime(attribute="last_attempt_at", allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    delivered = UnixTime(attribute="delivered_at", allow_none=True)
 
 
 class EventDetailOut(EventOut):

@@ -1,6 +1,8 @@
 """Webhook endpoints a merchant registers, and the events it can list and have redelivered."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import request
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
@@ -39,7 +41,8 @@ def _authenticate() -> None:
 def create_endpoint(body):
     """Register an endpoint; the response carries its signing secret, shown this once."""
     created = webhooks.create_endpoint(gateway(), principal().merchant_id, body["url"], body["enabled_events"], body["description"])
-    return {**WebhookEndpointOut().dump(created.endpoint), "secret": created.secret}
+    # Attribute names, not JSON names: the response schema maps them (created_at -> created).
+    return {**asdict(created.endpoint), "secret": created.secret}
 
 
 @endpoints_blp.route("", methods=["GET"])

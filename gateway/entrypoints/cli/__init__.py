@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import click
 
@@ -17,20 +20,84 @@ def _gateway():
     return Gateway.from_settings(Settings.load())
 
 
-@click.group()
+NOT_MIGRATED = "database not migrated: run paygate db upgrade"
+
+
+def schema_missing(exc: BaseException | None) -> bool:
+    """True if the error (or one it came from) says a table does not exist: the database was
+    never migrated (SQLite: "no such table"; PostgreSQL: SQLSTATE 42P01 undefined_table)."""
+    from sqlalchemy.exc import DBAPIError
+
+    while exc is not None:
+        if isinstance(exc, DBAPIError):
+            if getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def require_migrated(database_url: str) -> None:
+    """For long-running commands, which would otherwise start and fail on every request or job:
+    stop at once with the one-line error."""
+    from gateway.adapters.db.engine import make_engine
+    from gateway.adapters.db.schema import migrated
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        ready = migrated(engine)
+    finally:
+        engine.dispose()
+    if not ready:
+        click.echo(NOT_MIGRATED, err=True)
+        sys.exit(2)
+
+
+class PaygateGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if schema_missing(exc):
+                click.echo(NOT_MIGRATED, err=True)
+                ctx.exit(2)
+            raise
+
+
+@click.group(cls=PaygateGroup)
 def main() -> None:
-    """paygate: payment and installment gateway."""
+    """paygate: payment and installment gateway.
+
+    Settings come from PAYGATE_* environment variables (docs/operations.md); every local file
+    (the default SQLite database, development keys, the demo's PKI) lives under PAYGATE_VAR_DIR."""
 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(bind: str, workers: int) -> None:
-    """Run the REST API, the hosted checkout and the dashboard under gunicorn."""
-    click.echo(f"paygate: dashboard sign-in at http://{bind}/dashboard/sign-in (create a user with `paygate user create`)", err=True)
-    os.execvp(
+    """Run the REST API, the hosted checkout and the dashboard under gunicorn: JSON log lines on
+    stderr (PAYGATE_LOG_FORMAT=console for humans), the dashboard's sign-in address among them,
+    GET /metrics summed over all workers."""
+    require_migrated(Settings.load().database_url)
+    env = dict(os.environ)
+    # prometheus-client's multiprocess mode: one directory per gunicorn master, named before
+    # gunicorn starts so that every worker inherits it, and emptied of an earlier run's samples
+    # (they would be counted again).
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"]).resolve()
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    else:
+        metrics_dir = (Settings.load().var_dir / "metrics" / re.sub(r"[^\w.-]", "_", bind)).resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.execvpe(
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "gateway.app:create_app()"],
+        [sys.executable, "-m", "gunicorn", "--config", "python:gateway.entrypoints.gunicorn_conf",
+         "--bind", bind, "--workers", str(workers), "gateway.app:create_app()"],
+        env,
     )
 
 
@@ -42,11 +109,15 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to PAYGATE_DATABASE_URL."""
+    settings = Settings.load()
+    upgrade_database(settings)
+    click.echo(f"database at head: {settings.database_url.split('@')[-1]}")
+
+
+def upgrade_database(settings: Settings) -> None:
     from gateway.adapters.db.schema import upgrade
 
-    settings = Settings.load()
     upgrade(settings.database_url)
-    click.echo(f"database at head: {settings.database_url.split('@')[-1]}")
 
 
 @main.group()
@@ -59,10 +130,15 @@ def merchant() -> None:
 @click.option("--discount-rate", type=Decimal, default=None, help="Fee share of each capture, e.g. 0.006.")
 def merchant_create(name: str, discount_rate: Decimal | None) -> None:
     """Create a merchant; prints its id and keys as JSON (the keys are shown only once)."""
+    click.echo(json.dumps(new_merchant(_gateway(), name, discount_rate)))
+
+
+def new_merchant(gw, name: str, discount_rate: Decimal | None = None) -> dict[str, str]:
+    """A merchant's id, secret key and publishable key (the keys exist only in this answer)."""
     from gateway.services.merchants import create_merchant
 
-    created = create_merchant(_gateway(), name, discount_rate)
-    click.echo(json.dumps({"id": created.id, "secret_key": created.secret_key, "publishable_key": created.publishable_key}))
+    created = create_merchant(gw, name, discount_rate)
+    return {"id": created.id, "secret_key": created.secret_key, "publishable_key": created.publishable_key}
 
 
 @main.group()
@@ -73,14 +149,20 @@ def ledger() -> None:
 @ledger.command("verify")
 def ledger_verify() -> None:
     """Exit 0 only if every transaction balances and every balance equals its postings."""
+    if not report_ledger(_gateway(), lambda line: click.echo(line, err=line.startswith("FAIL"))):
+        sys.exit(1)
+
+
+def report_ledger(gw, out) -> bool:
+    """What `paygate ledger verify` prints, line by line to `out`; True if the ledger is sound."""
     from gateway.services.ledger import verify
 
-    report = verify(_gateway())
+    report = verify(gw)
     for problem in report.problems:
-        click.echo(f"FAIL {problem}", err=True)
-    if not report.ok:
-        sys.exit(1)
-    click.echo(f"ledger ok: {report.transactions} transactions balance; every account equals its postings")
+        out(f"FAIL {problem}")
+    if report.ok:
+        out(f"ledger ok: {report.transactions} transactions balance; every account equals its postings")
+    return report.ok
 
 
 @main.group()
@@ -120,6 +202,16 @@ def vault_rotate() -> None:
     _reencrypt()
 
 
+@vault.command("new-keys")
+def vault_new_keys() -> None:
+    """Print fresh PAYGATE_VAULT_KEYS and PAYGATE_INDEX_KEY lines (for a secret store or the
+    .env docker compose reads). Keep them: data encrypted under them is lost without them."""
+    from gateway.adapters.vault import new_production_keys
+
+    for name, value in new_production_keys().items():
+        click.echo(f"{name}={value}")
+
+
 @vault.command("reencrypt")
 def vault_reencrypt() -> None:
     """Re-encrypt every stored ciphertext under the active key."""
@@ -127,9 +219,12 @@ def vault_reencrypt() -> None:
 
 
 def _reencrypt() -> None:
-    from gateway.services.vault_rotation import reencrypt_all
+    from gateway.entrypoints.cli.progress import progress
+    from gateway.services.vault_rotation import protected_rows, reencrypt_all
 
-    count = reencrypt_all(_gateway())
+    gw = _gateway()
+    with progress("re-encrypting", total=protected_rows(gw)) as advance:
+        count = reencrypt_all(gw, advance)
     click.echo(f"re-encrypted {count} records")
 
 
@@ -141,13 +236,13 @@ def demo() -> None:
     sys.exit(run_demo())
 
 
-# Device CA and MQTT ingest (issue 5) live in their own module.
+# Device CA and MQTT ingest live in their own module.
 from gateway.entrypoints.cli.devices import certs, ingest  # noqa: E402
 
 main.add_command(certs)
 main.add_command(ingest)
 
-# Background workers and daily settlement (issue 4) live in their own module.
+# Background workers and daily settlement live in their own module.
 from gateway.entrypoints.cli.workers import settlement, worker  # noqa: E402
 
 main.add_command(worker)

@@ -1,7 +1,6 @@
 """`paygate worker` (background queues) and `paygate settlement run` (daily settlement files)."""
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -9,6 +8,20 @@ from pathlib import Path
 import click
 
 from gateway.config import Settings
+
+metrics_port_option = click.option(
+    "--metrics-port", type=int, default=None,
+    help="Serve this process's Prometheus metrics on http://0.0.0.0:PORT/metrics (default: none).")
+
+
+def start_observability(metrics_port: int | None) -> None:
+    """Log lines as PAYGATE_LOG_FORMAT says (JSON by default), and metrics on their own port."""
+    from gateway.observability import logs, metrics
+
+    settings = Settings.load()
+    logs.configure(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
 
 
 def _gateway():
@@ -21,12 +34,16 @@ def _gateway():
 @click.option("--queue", "queues", multiple=True, metavar="NAME", help="Run only this queue (repeatable); default: all.")
 @click.option("--once", is_flag=True, help="One pass over the queues, then exit.")
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds to sleep when no queue had work.")
-def worker(queues: tuple[str, ...], once: bool, interval: float) -> None:
+@metrics_port_option
+def worker(queues: tuple[str, ...], once: bool, interval: float, metrics_port: int | None) -> None:
     """Run background queues (webhooks, maintenance, ...). Run as many as you like at once."""
     from gateway.entrypoints.workers import QUEUES
     from gateway.entrypoints.workers.runner import UnknownQueue, resolve, run, stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from gateway.entrypoints.cli import require_migrated
+
+    start_observability(metrics_port)
+    require_migrated(Settings.load().database_url)
     try:
         resolve(queues)
     except UnknownQueue as exc:
@@ -50,12 +67,14 @@ def settlement() -> None:
 def settlement_run(day, out_dir: Path | None, merchants: tuple[str, ...]) -> None:
     """Write one CSV per merchant of the day's captures, refunds and fees; check each against the
     merchant's ledger balance. Exits 1 if any merchant does not match."""
+    from gateway.entrypoints.cli.progress import progress
     from gateway.services.settlement import run
 
     gw = _gateway()
     day = day.date()
     out_dir = out_dir or gw.settings.var_dir / "settlement"
-    settlements = run(gw, day, out_dir, list(merchants) or None)
+    with progress(f"settling {day.isoformat()}") as advance:
+        settlements = run(gw, day, out_dir, list(merchants) or None, advance)
     if not settlements:
         click.echo(f"no merchant ledger activity on {day.isoformat()} (Beijing time)")
     mismatches = 0

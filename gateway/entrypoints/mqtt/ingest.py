@@ -27,6 +27,7 @@ from gateway.adapters.mqtt.client import BrokerAddress, connect_properties, gate
 from gateway.entrypoints.mqtt.command_relay import CommandRelay
 from gateway.services import device_confirmations
 from gateway.bootstrap import Gateway
+from gateway.observability import metrics
 from gateway.services.device_ingest import BatchResult, Incoming, Ingestor, Verified
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class IngestStats:
         self.stored += result.stored
         self.rejections.update(result.rejections)
         self.batches += 1
+        metrics.INGEST_STORED.inc(result.stored)
+        for reason, count in result.rejections.items():
+            metrics.INGEST_REJECTED.labels(reason).inc(count)
 
 
 class _Received(NamedTuple):
@@ -107,10 +111,12 @@ class IngestLoop:
         log.info("ingest %s threads: network=%d", self.name, threading.get_native_id())
         client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
         self.connected.set()
+        metrics.MQTT_CONNECTED.labels(self.name).set(1)
         log.info("ingest %s connected to %s:%s", self.name, self.broker.host, self.broker.port)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.connected.clear()
+        metrics.MQTT_CONNECTED.labels(self.name).set(0)
         log.warning("ingest %s disconnected (%s); reconnecting", self.name, reason_code)
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:

@@ -6,10 +6,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from gateway.bootstrap import Gateway
 from gateway.entrypoints.workers import QUEUES, load
+from gateway.observability.metrics import QUEUE_AGE, QUEUE_DEPTH
+from gateway.services.queue_backlog import BACKLOGS
+
+# How often a worker measures its queues' backlog (one aggregate query per queue).
+BACKLOG_EVERY_SECONDS = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,7 @@ def resolve(names: Sequence[str] | None) -> list[tuple[str, Callable[[Gateway], 
 def run_pass(gw: Gateway, queues: list[tuple[str, Callable[[Gateway], int]]], stop: threading.Event | None = None) -> dict[str, int]:
     """Each queue once; a queue that raises is logged and does not stop the others."""
     done: dict[str, int] = {}
+    gw.refresh_clock()  # a sandbox clock moved meanwhile by any process counts from this pass
     for name, run_once in queues:
         if stop is not None and stop.is_set():
             break
@@ -54,7 +61,11 @@ def run(
     stop = stop or threading.Event()
     total = 0
     log.info("worker running queues: %s", ", ".join(name for name, _ in queues))
+    measured = float("-inf")
     while not stop.is_set():
+        if time.monotonic() - measured >= BACKLOG_EVERY_SECONDS:
+            measure_backlog(gw, [name for name, _ in queues])
+            measured = time.monotonic()
         done = run_pass(gw, queues, stop)
         total += sum(done.values())
         if once:
@@ -62,6 +73,21 @@ def run(
         if not any(done.values()):
             stop.wait(interval)
     return total
+
+
+def measure_backlog(gw: Gateway, names: Sequence[str]) -> None:
+    """Set paygate_queue_depth and paygate_queue_oldest_age_seconds for these queues."""
+    for name in names:
+        backlog = BACKLOGS.get(name)
+        if backlog is None:
+            continue
+        try:
+            measured = backlog(gw)
+        except Exception:
+            log.exception("measuring queue %s failed; carrying on", name)
+            continue
+        QUEUE_DEPTH.labels(name).set(measured.depth)
+        QUEUE_AGE.labels(name).set(measured.oldest_age_seconds)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

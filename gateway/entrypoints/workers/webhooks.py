@@ -14,19 +14,18 @@ from datetime import timedelta
 from gateway.adapters import webhook_http
 from gateway.services import webhooks
 from gateway.bootstrap import Gateway
+from gateway.config import Settings
+from gateway.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
 from gateway.sdk.webhooks import HEADER, signature_header
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_BATCH = 10
+DEFAULT_TIMEOUT_SECONDS = Settings.webhook_timeout_seconds
+DEFAULT_BATCH = Settings.webhook_batch
 
 
 def run_once(gw: Gateway) -> int:
-    env = gw.settings.env
-    timeout = float(env.get("PAYGATE_WEBHOOK_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS)
-    batch = int(env.get("PAYGATE_WEBHOOK_BATCH") or DEFAULT_BATCH)
-    return deliver_due(gw, batch=batch, timeout=timeout)
+    return deliver_due(gw, batch=gw.settings.webhook_batch, timeout=gw.settings.webhook_timeout_seconds)
 
 
 def deliver_due(gw: Gateway, batch: int = DEFAULT_BATCH, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> int:
@@ -51,4 +50,8 @@ def attempt(gw: Gateway, job: webhooks.DeliveryJob, timeout: float, allow_privat
     }
     answer = webhook_http.post(job.url, job.payload, headers, timeout, allow_private)
     log.info("webhook %s -> %s attempt %d: %s", job.event_id, job.url, job.attempt, answer.error or answer.status_code)
+    delivered = answer.error is None and answer.status_code is not None and 200 <= answer.status_code < 300
+    WEBHOOK_DELIVERIES.labels("delivered" if delivered else "failed").inc()
+    if job.attempt > 1:
+        WEBHOOK_RETRIES.inc()
     return webhooks.AttemptResult(answer.status_code, answer.error)

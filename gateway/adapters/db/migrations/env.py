@@ -1,3 +1,5 @@
+"""Alembic's environment: migrates the database at sqlalchemy.url (see schema.py `upgrade`), in
+batch mode on SQLite, which cannot ALTER most things."""
 from alembic import context
 
 from gateway.adapters.db.engine import make_engine

@@ -1,13 +1,13 @@
-"""checkout sessions, dashboard users, sign-in failures; payments by creation time
+"""checkout sessions, dashboard users; payments by creation time
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0014
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
-down_revision = '0009'
+revision = '0014'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
@@ -59,13 +59,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dashboard_users')),
     sa.UniqueConstraint('email', name=op.f('uq_dashboard_users_email'))
     )
-    op.create_table('sign_in_failures',
-    sa.Column('id', SERIAL, autoincrement=True, nullable=False),
-    sa.Column('subject', sa.String(length=300), nullable=False),
-    sa.Column('failed_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_failures'))
-    )
-    op.create_index('ix_sign_in_failures_subject_time', 'sign_in_failures', ['subject', 'failed_at'], unique=False)
     # The dashboard's day and 30-day figures read payments by creation time.
     op.create_index('ix_payments_created_at', 'payments', ['created_at'], unique=False)
     op.create_index('ix_payments_merchant_created', 'payments', ['merchant_id', 'created_at'], unique=False)
@@ -74,6 +67,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_payments_merchant_created', table_name='payments')
     op.drop_index('ix_payments_created_at', table_name='payments')
-    op.drop_table('sign_in_failures')
     op.drop_table('dashboard_users')
     op.drop_table('checkout_sessions')
