@@ -13,7 +13,8 @@ from gateway.adapters.vault import Vault
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.services import (
-    device_confirmations, device_ingest, devices, idempotency, installment_plans, merchants, payments, ports, webhooks,
+    checkout, dashboard, device_confirmations, device_ingest, devices, idempotency, installment_plans, merchants, payments, ports,
+    webhooks,
 )
 
 SERVICES = Path(payments.__file__).parent
@@ -21,6 +22,7 @@ BUNDLES = [
     ports.TransactionsPort, ports.StoragePorts, ports.VaultPorts, ports.BankPorts, ports.SettingsPort,
     payments.PaymentPorts, installment_plans.InstallmentPorts, device_confirmations.RequestPorts, device_confirmations.ConfirmationPorts,
     device_ingest.IngestPorts, devices.DevicePorts, idempotency.IdempotencyPorts, merchants.MerchantPorts, webhooks.WebhookPorts,
+    checkout.CheckoutPorts, dashboard.DashboardPorts,
 ]
 
 
