@@ -405,8 +405,12 @@ def payment_settled(gw: CheckoutPorts, session: Session, payment: Payment) -> No
     a checkout session reaches its outcome."""
     if payment.status != "succeeded":
         return
+    # Only the session's own attempt completes it: metadata is the merchant's to write, so a
+    # payment naming a session (another merchant's, or one it did not start) is ignored.
     row = session.execute(
-        select(CheckoutSession).where(CheckoutSession.id == payment.metadata_["checkout_session"]).with_for_update()
+        select(CheckoutSession).where(CheckoutSession.id == payment.metadata_["checkout_session"],
+                                      CheckoutSession.merchant_id == payment.merchant_id,
+                                      CheckoutSession.attempt_payment_id == payment.id).with_for_update()
     ).scalar_one_or_none()
     if row is not None:
         _complete(gw, session, row, payment=payment)

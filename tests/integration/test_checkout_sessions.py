@@ -67,6 +67,16 @@ def test_a_session_completes_once_with_one_event(shop):
     assert event["data"]["object"]["payment"] == paid["payment"]
 
 
+def test_a_payment_naming_a_session_in_its_metadata_does_not_complete_it(shop, other_shop):
+    """Metadata is the merchant's to write: only the session's own attempt completes it."""
+    session = shop.post("/v1/checkout/sessions", SESSION).json
+    for payer in (other_shop, shop):
+        paid = payer.sdk.create_payment(419700, payer.token(), confirm=True, metadata={"checkout_session": session["id"]})
+        assert paid["status"] == "succeeded"
+    assert shop.get(f"/v1/checkout/sessions/{session['id']}").json["status"] == "open"
+    assert completed_events(shop, session["id"]) == []
+
+
 def test_a_wallet_order_completes_the_session_when_the_provider_notifies(shop):
     session = shop.post("/v1/checkout/sessions", SESSION).json
     view = checkout.pay_with_wallet(shop.gw, session["id"], "wechat_like")

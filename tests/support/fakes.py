@@ -173,7 +173,7 @@ class FakePaymentPorts:
         self.settled.append(payment.id)
 
     def checkout_payment_settled(self, session, payment: Payment) -> None:
-        self.settled.append(payment.id)
+        """No hosted checkout sessions here: nothing to complete."""
 
     @property
     def wallets(self) -> dict[str, PaymentConnector]:
