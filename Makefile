@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/paygate demo
 
-## The whole test suite, on SQLite and on real PostgreSQL (started if none is reachable).
+## The whole test suite, on SQLite and on real PostgreSQL (started if none is reachable), and the
+## browser tests on Debian's Chromium (Playwright cannot download its own browser here).
 test: $(STAMP)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "chromium is missing (the browser tests need /usr/bin/chromium): sudo apt-get install -y chromium"; exit 1; fi; }
 	$(BIN)/python -m pytest
 
 serve: $(STAMP)

@@ -6,6 +6,7 @@ from flask_smorest import Api as SmorestApi
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, metrics, observability, payments, refunds, tokens
 from gateway.entrypoints.api import credit as credit_api
+from gateway.entrypoints.api import checkout as checkout_api
 from gateway.entrypoints.api import devices as device_api
 from gateway.entrypoints.api import funds as fund_api
 from gateway.entrypoints.api import sandbox as sandbox_api
@@ -19,6 +20,7 @@ from gateway.config import Settings
 from gateway.domain.errors import DomainError
 from gateway.bootstrap import Gateway
 from gateway.observability import logs
+from gateway.web import init_web
 
 
 class Api(SmorestApi):
@@ -62,6 +64,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(blueprint)
     api.register_blueprint(device_api.blp)
     api.register_blueprint(credit_api.blp)
+    api.register_blueprint(checkout_api.blp)
     api.register_blueprint(device_api.tokens_blp)
     for blueprint in webhook_api.blueprints:
         api.register_blueprint(blueprint)
@@ -70,6 +73,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(banks.sandbox)
         api.register_blueprint(sandbox_api.blp)
     app.register_error_handler(DomainError, error_response)
-    build_limiter(app, settings)
+    limiter = build_limiter(app, settings)
+    init_web(app, gw, limiter)
     app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)
     return app

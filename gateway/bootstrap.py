@@ -22,7 +22,7 @@ from gateway.config import Settings
 from gateway.domain.banks import Bank
 from gateway.domain.credit.limits import LimitPolicy
 from gateway.domain.fund import TradingCalendar
-from gateway.services import credit, fund_orders, installment_plans, payments
+from gateway.services import checkout, credit, fund_orders, installment_plans, payments
 from gateway.services.installment_store import SqlInstallmentStore
 from gateway.services.payment_store import SqlPaymentStore
 from gateway.services.ports import InstallmentStore, PaymentStore
@@ -118,6 +118,11 @@ class Gateway:
         """A plan paid from a fund: the fund redeems what it can of the installment (a fast
         redemption) and says how much; the plan debits the card for the rest."""
         return fund_orders.pay_installment(self, plan, payment_id, owed, number)
+
+    def checkout_payment_settled(self, session: Session, payment: Payment) -> None:
+        """A payment made on a hosted checkout page reached its outcome: a success completes the
+        session."""
+        checkout.payment_settled(self, session, payment)
 
     def confirmation_decided(self, payment_id: str, approved: bool, reason: str) -> None:
         """The buyer's device answered: the payment goes on to its bank, or fails."""

@@ -53,6 +53,9 @@ class Settings:
     rate_limit_failed_auth_per_key_prefix: str = "30 per minute"
     rate_limit_tokenization: str = "120 per minute"
     rate_limit_namespace: str = "paygate"
+    # Failed dashboard sign-ins per account (the e-mail typed) and per client address.
+    rate_limit_sign_in_per_account: str = "5 per 15 minutes"
+    rate_limit_sign_in_per_address: str = "20 per 15 minutes"
     # Webhooks: per-call time-out and deliveries claimed at a time by the `webhooks` queue, and
     # whether endpoints may be loopback/private addresses (unset: only in test mode).
     webhook_timeout_seconds: float = 10.0

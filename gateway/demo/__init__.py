@@ -3,8 +3,9 @@ HTTP through the SDK the way a merchant's checkout would drive it, living throug
 sandbox clock, then checked with `paygate ledger verify`.
 
 Each part is a short script of SDK calls: payments, customers, wallets (with webhooks), the
-money-market fund, installments, the credit score, devices. The demo starts the app, the workers
-and ingest through their entry points and imports nothing of gateway.services or gateway.adapters.
+money-market fund, installments, the credit score, devices, the hosted checkout. The demo starts
+the app, the workers and ingest through their entry points and imports nothing of
+gateway.services or gateway.adapters.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.demo import credit, customers, fund, installments, payments, wallets
 from gateway.demo.devices import demo_pki_dir, show_devices
+from gateway.demo.web import show_web
 from gateway.domain.clock import BEIJING
 from gateway.domain.money import format_cny as yuan
 from gateway.entrypoints.cli import new_merchant, report_ledger, upgrade_database
@@ -64,6 +66,7 @@ def run_demo() -> int:
         plan = installments.phone_on_installments(shop, gw, base_url, merchant["secret_key"], customer, card)
         credit.show_credit(shop, gw, base_url, merchant["secret_key"], customer, plan)  # goes on from the installments' time
         devices_ok = show_devices(gw, base_url, merchant["secret_key"])  # back to real time
+        show_web(shop)
         balance = shop.balance()["available"][0]
     finally:
         server.shutdown()

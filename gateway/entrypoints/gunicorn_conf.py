@@ -4,6 +4,7 @@ gunicorn reads this module's lowercase globals as its settings: keep helpers und
 - Its own log lines (boot, worker exits, timeouts) go through the same structlog formatting as
   ours (PAYGATE_LOG_FORMAT), on stderr; its access log stays off: the app writes one line per
   request with the request id, merchant and duration (entrypoints/api/observability.py).
+- when_ready: says where to sign in to the dashboard, once the sockets are bound.
 - child_exit: a dead worker's live gauges leave the shared metrics directory
   (prometheus-client's multiprocess mode; `paygate serve` sets PROMETHEUS_MULTIPROC_DIR).
 """
@@ -25,6 +26,11 @@ logconfig_dict = {
     "handlers": {"console": _HANDLER, "error_console": _HANDLER},
     "formatters": {"paygate": {"()": "gateway.observability.logs.formatter_from_env"}},
 }
+
+
+def when_ready(server) -> None:
+    for listener in server.LISTENERS:  # str() is the address gunicorn bound, e.g. http://127.0.0.1:8000
+        server.log.info("dashboard sign-in at %s/dashboard/sign-in (create a user with `paygate user create`)", listener)
 
 
 def child_exit(server, worker) -> None:

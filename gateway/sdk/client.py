@@ -268,6 +268,22 @@ class Paygate:
         """A one-time key (enr_...) a device uses to enroll itself."""
         return self._post("/v1/enrollment_tokens", {"expires_in": expires_in})
 
+    # ---- hosted checkout -----------------------------------------------------------------------
+
+    def create_checkout_session(self, line_items: list[JSON], success_url: str, cancel_url: str, *, currency: str = "CNY",
+                                payment_methods: list[str] | None = None, installment_product: str | None = None,
+                                confirmation_device: str | None = None, expires_in: int | None = None,
+                                idempotency_key: str | None = None) -> JSON:
+        """A hosted page to send the shopper to (the answer's `url`). line_items: [{"name", "amount"
+        (fen), "quantity"}]; payment_methods among card, wallet, installments (default card)."""
+        return self._post("/v1/checkout/sessions", {
+            "line_items": line_items, "currency": currency, "payment_methods": payment_methods,
+            "installment_product": installment_product, "confirmation_device": confirmation_device,
+            "success_url": success_url, "cancel_url": cancel_url, "expires_in": expires_in}, idempotency_key)
+
+    def retrieve_checkout_session(self, session_id: str) -> JSON:
+        return self._get(f"/v1/checkout/sessions/{session_id}")
+
     # ---- webhooks and events -------------------------------------------------------------------
 
     def create_webhook_endpoint(self, url: str, enabled_events: list[str] | None = None, description: str | None = None) -> JSON:

@@ -35,7 +35,9 @@ INSTALLMENT_EVENTS = ("installment.paid", "installment.failed", "plan.delinquent
 FUND_EVENTS = ("fund.subscription.confirmed", "fund.redemption.paid", "fund.income.credited")
 # Raised by the credit score (gateway/services/credit.py) when a customer's installment limit moves.
 CREDIT_EVENTS = ("credit.limit_changed",)
-EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS, *CREDIT_EVENTS})
+# Raised by checkout sessions (gateway/services/checkout.py), once per session.
+CHECKOUT_EVENTS = ("checkout.session.completed",)
+EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS, *CREDIT_EVENTS, *CHECKOUT_EVENTS})
 
 
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:

@@ -139,12 +139,13 @@ def _product_quote(product: InstallmentProduct, amount: int, term_months: int | 
 
 # ---- plans ------------------------------------------------------------------------------------
 
-def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int, device_id: str | None = None,
-                source: str = "card", fund_id: str | None = None) -> PlanView:
+def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, card_id: str, product_id: str, term_months: int, amount: int,
+                device_id: str | None = None, source: str = "card", fund_id: str | None = None, plan_id: str | None = None) -> PlanView:
     """Check credit, take the down payment, and (once it is paid) pay the merchant in full and
     book the customer's receivable. A down payment still awaiting its bank leaves the plan pending.
     With `source` "fund", installments are paid from the customer's units of `fund_id` when due,
-    and the card pays what the fund cannot."""
+    and the card pays what the fund cannot. `plan_id` is given by a caller that claimed it
+    beforehand (the hosted checkout)."""
     with gw.db.unit_of_work() as session:
         # The customer's row lock serialises their plan requests, so concurrent ones cannot
         # together exceed the credit limit.
@@ -163,7 +164,7 @@ def create_plan(gw: InstallmentPorts, merchant_id: str, *, customer_id: str, car
         if offer.schedule.financed > available:
             raise CreditLimitExceeded("credit_limit_exceeded", f"The customer has {max(available, 0)} fen of installment credit left.", "amount")
         plan = InstallmentPlan(
-            id=new_id("ipl"), merchant_id=merchant_id, customer_id=customer_id, saved_card_id=card_id, product_id=product_id,
+            id=plan_id or new_id("ipl"), merchant_id=merchant_id, customer_id=customer_id, saved_card_id=card_id, product_id=product_id,
             device_id=device_id, amount=amount, currency="CNY", down_payment=offer.down_payment, financed=offer.schedule.financed,
             term_months=term_months, method=product.method, apr=offer.schedule.apr, start_date=local_today(gw), state="pending",
             delinquency=rules.Delinquency.CURRENT.value, late_fees_charged=0, created_at=gw.clock(),

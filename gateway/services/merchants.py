@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import ApiKey, Merchant
 from gateway.domain.ids import new_id
@@ -61,6 +63,18 @@ def create_merchant(gw: MerchantPorts, name: str, discount_rate: Decimal | None 
                 )
             )
     return NewMerchant(merchant_id, name, secret_key, publishable_key)
+
+
+def issue_publishable_key(gw: MerchantPorts, session: Session, merchant_id: str) -> tuple[str, str]:
+    """A further publishable key of the merchant (for one hosted checkout page): (key id, key)."""
+    key = PUBLISHABLE_PREFIX + secrets.token_urlsafe(32)
+    key_id = new_id("key")
+    session.add(ApiKey(id=key_id, merchant_id=merchant_id, kind="publishable", key_hash=gw.vault.index("api_key", key), last4=key[-4:]))
+    return key_id, key
+
+
+def revoke_key(session: Session, key_id: str, now: datetime) -> None:
+    session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:

@@ -37,12 +37,13 @@ log = logging.getLogger(__name__)
 @runtime_checkable
 class PaymentPorts(BankPorts, SettingsPort, Protocol):
     """What the payment use cases take: transactions, the clock, the vault (to read the card),
-    the banks and wallets, their rows, and who hears that a plan's or a fund purchase's payment
-    settled."""
+    the banks and wallets, their rows, and who hears that a plan's, a fund purchase's or a checkout
+    session's payment settled."""
 
     payment_store: Callable[[Session], PaymentStore]
     payment_settled: PaymentSettled
     fund_purchase_settled: PaymentSettled
+    checkout_payment_settled: PaymentSettled
 
 
 class CallbackRefused(DomainError):
@@ -296,6 +297,8 @@ def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: C
         gw.fund_purchase_settled(session, payment)
     if payment.installment_plan_id:
         gw.payment_settled(session, payment)
+    if (payment.metadata_ or {}).get("checkout_session"):
+        gw.checkout_payment_settled(session, payment)
 
 
 def _move_funds(store: PaymentStore, payment: Payment, decision: Decision) -> None:

@@ -200,8 +200,9 @@ class InstallmentStore(Protocol):
 
 
 class PaymentSettled(Protocol):
-    """Told, inside the payment's transaction, when a payment of an installment plan reached its
-    outcome. Wired at the composition root, so payments know nothing of plans."""
+    """Told, inside the payment's transaction, when a payment of an installment plan (or one made
+    on a hosted checkout page) reached its outcome. Wired at the composition root, so payments
+    know nothing of plans or checkout sessions."""
 
     def __call__(self, session: Session, payment: Payment) -> None: ...
 

@@ -14,6 +14,6 @@ def test_the_demo_runs_from_a_fresh_directory(tmp_path):
     env["PYTHONPATH"] = str(REPO)
     result = subprocess.run([sys.executable, "-m", "gateway.entrypoints.cli", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for line in ("card payments", "customer registration", "signature verified", "installments: a phone on 12 months", "LOCKED (emergency calls still allowed)", "devices (", "ledger ok"):
+    for line in ("card payments", "customer registration", "signature verified", "installments: a phone on 12 months", "LOCKED (emergency calls still allowed)", "devices (", "checkout page: http://127.0.0.1:", "dashboard:     http://127.0.0.1:", "ledger ok"):
         assert line in result.stdout, line
     assert (tmp_path / "var" / "paygate.db").exists()

@@ -55,3 +55,16 @@ def test_errors_raise_one_paygate_error_with_the_error_object(gateway, served):
     assert (publishable.value.status, publishable.value.type) == (403, "permission_error")
     assert (unknown_key.value.status, unknown_key.value.code) == (401, "invalid_api_key")
     assert unknown_key.value.error["message"] == unknown_key.value.message
+
+
+def test_a_checkout_session_through_the_sdk(gateway, served):
+    client = Paygate(served, Shop(gateway).merchant.secret_key)
+    session = client.create_checkout_session([{"name": "Phone", "amount": 399_900}], "https://shop.example/ok",
+                                             "https://shop.example/cart", payment_methods=["card", "wallet"])
+
+    assert session["status"] == "open" and session["amount_total"] == 399_900
+    assert session["url"] == f"{served}/checkout/{session['id']}"
+    assert client.retrieve_checkout_session(session["id"])["payment_methods"] == ["card", "wallet"]
+    with pytest.raises(PaygateError) as no_items:
+        client.create_checkout_session([], "https://shop.example/ok", "https://shop.example/cart")
+    assert no_items.value.status == 400 and no_items.value.param == "line_items"

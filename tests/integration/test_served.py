@@ -98,6 +98,7 @@ def test_gunicorn_logs_json_without_the_card_number_and_metrics_add_up_across_wo
     assert sorted(r["request_id"] for r in access) == sorted(f"test-pay-{n}" for n in range(PAYMENTS))
     assert all(r["merchant_id"] == keys["id"] and r["status"] == 200 and r["duration_ms"] > 0 for r in access)
     assert any(r.get("logger") == "gunicorn.error" and "Booting worker" in r["event"] for r in records)
+    assert any(f"dashboard sign-in at http://127.0.0.1:{port}/dashboard/sign-in" in r["event"] for r in records)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

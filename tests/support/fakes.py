@@ -174,6 +174,8 @@ class FakePaymentPorts:
 
     def fund_purchase_settled(self, session, payment: Payment) -> None:
         self.settled.append(payment.id)
+    def checkout_payment_settled(self, session, payment: Payment) -> None:
+        """No hosted checkout sessions here: nothing to complete."""
 
     @property
     def wallets(self) -> dict[str, PaymentConnector]:

@@ -7,6 +7,7 @@ module level or inside a function, and importlib.import_module("...") with a lit
                   (settings come from gateway.config.Settings through the composition root)
     adapters      import nothing of services or entrypoints
     entrypoints/api  imports neither SQLAlchemy nor gateway.adapters (services hand it read models)
+    web           the same: the pages render what services return, never database rows
     device_agents imports nothing of gateway
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ RULES = (
          "adapters are driven by use cases, they do not drive them"),
     Rule("gateway.entrypoints.api", ("gateway.adapters", *SQLALCHEMY),
          "the API serializes the read models services return"),
+    Rule("gateway.web", ("gateway.adapters", *SQLALCHEMY), "the pages render the read models services return"),
     Rule("device_agents", ("gateway",), "the agent ships without the gateway"),
 )
 

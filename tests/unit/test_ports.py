@@ -13,8 +13,8 @@ from gateway.adapters.vault import Vault
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.services import (
-    credit, credit_bureau, customers, device_confirmations, device_ingest, devices, fund_orders, idempotency, installment_plans,
-    merchants, payments, ports, webhooks,
+    checkout, credit, credit_bureau, customers, dashboard, device_confirmations, device_ingest, devices, fund_orders, idempotency,
+    installment_plans, merchants, payments, ports, webhooks,
 )
 
 SERVICES = Path(payments.__file__).parent
@@ -24,6 +24,7 @@ BUNDLES = [
     device_ingest.IngestPorts, devices.DevicePorts, idempotency.IdempotencyPorts, merchants.MerchantPorts, webhooks.WebhookPorts,
     fund_orders.FundPorts,
     customers.CustomerPorts, credit.CreditPorts, credit_bureau.BureauPorts,
+    checkout.CheckoutPorts, dashboard.DashboardPorts,
 ]
 
 

@@ -31,6 +31,10 @@ DISTRIBUTION: dict[str, str] = {
     "installment_products": "merchant_id",
     "installment_plans": "merchant_id",
     "enrollment_tokens": "merchant_id",
+    # the hosted page finds its session by id alone: one lookup across shards per page view
+    "checkout_sessions": "merchant_id",
+    # dashboard sign-in: users are found by e-mail before their merchant is known; few of them
+    "dashboard_users": REFERENCE,
     # by their parent's key, until they carry merchant_id (see docs/scaling.md)
     "consents": "customer_id",
     "installments": "plan_id",

@@ -121,7 +121,12 @@ class Payment(Base):
     reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
     flagged_reason: Mapped[str | None] = mapped_column(String(255))
 
-    __table_args__ = (Index("ix_payments_merchant_seq", "merchant_id", "seq"),)
+    __table_args__ = (
+        Index("ix_payments_merchant_seq", "merchant_id", "seq"),
+        # The dashboard's day and 30-day figures (all merchants, or one).
+        Index("ix_payments_created_at", "created_at"),
+        Index("ix_payments_merchant_created", "merchant_id", "created_at"),
+    )
 
 
 class Event(Base):
@@ -326,3 +331,4 @@ from gateway.adapters.db import installment_models  # noqa: E402,F401
 from gateway.adapters.db import fund_models  # noqa: E402,F401
 from gateway.adapters.db import sandbox_clock  # noqa: E402,F401
 from gateway.adapters.db import credit_models  # noqa: E402,F401
+from gateway.adapters.db import web_models  # noqa: E402,F401

@@ -75,8 +75,9 @@ def main() -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(bind: str, workers: int) -> None:
-    """Run the REST API under gunicorn: JSON log lines on stderr (PAYGATE_LOG_FORMAT=console for
-    humans), GET /metrics summed over all workers."""
+    """Run the REST API, the hosted checkout and the dashboard under gunicorn: JSON log lines on
+    stderr (PAYGATE_LOG_FORMAT=console for humans), the dashboard's sign-in address among them,
+    GET /metrics summed over all workers."""
     require_migrated(Settings.load().database_url)
     env = dict(os.environ)
     # prometheus-client's multiprocess mode: one directory per gunicorn master, named before
@@ -255,6 +256,10 @@ main.add_command(fund)
 from gateway.entrypoints.cli.credit import credit  # noqa: E402
 
 main.add_command(credit)
+# Dashboard users (issue 12).
+from gateway.entrypoints.cli.users import user  # noqa: E402
+
+main.add_command(user)
 
 
 if __name__ == "__main__":
