@@ -38,6 +38,8 @@ class Principal:
 
     merchant_id: str
     kind: str  # "secret" | "publishable" | "enrollment" (a device's single-use enrollment token)
+    # The merchant's discount rate, read with the key (what a payment takes from its capture).
+    fee_rate: Decimal | None = None
 
 
 def create_merchant(gw: MerchantPorts, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
@@ -69,10 +71,11 @@ def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:
         return Principal(merchant_id, "enrollment") if merchant_id else None
     if not presented_key.startswith((SECRET_PREFIX, PUBLISHABLE_PREFIX)):
         return None
-    with gw.db.unit_of_work() as session:
-        row = session.execute(
-            select(ApiKey.merchant_id, ApiKey.kind).where(
+    # Read on every request (never cached: a revoked key stops at once), with the merchant's rate.
+    with gw.db.read() as connection:
+        row = connection.execute(
+            select(ApiKey.merchant_id, ApiKey.kind, Merchant.discount_rate).join(Merchant, Merchant.id == ApiKey.merchant_id).where(
                 ApiKey.key_hash == gw.vault.index("api_key", presented_key), ApiKey.revoked_at.is_(None)
             )
         ).first()
-    return Principal(row.merchant_id, row.kind) if row else None
+    return Principal(row.merchant_id, row.kind, row.discount_rate) if row else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -14,6 +14,13 @@ from gateway.adapters.db.models import CardToken, Merchant, Payment, SavedCard
 from gateway.domain.ledger import JournalEntry
 from gateway.services import events, saved_cards
 from gateway.services.ports import BankPorts
+
+
+# What an outcome changes on a payment row.
+_SETTLED_COLUMNS = (
+    "status", "connector_reference", "next_reconcile_at", "next_action", "action_expires_at", "failure_code",
+    "failure_message", "amount_capturable", "amount_received", "updated_at",
+)
 
 
 class SqlPaymentStore:
@@ -34,6 +41,24 @@ class SqlPaymentStore:
         return self.session.execute(
             select(CardToken).where(CardToken.id == token_id, CardToken.merchant_id == merchant_id).with_for_update()
         ).scalar_one_or_none()
+
+    def spend_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        tokens = CardToken.__table__
+        row = self.session.execute(
+            update(tokens).where(tokens.c.id == token_id, tokens.c.merchant_id == merchant_id, tokens.c.used.is_(False))
+            .values(used=True).returning(*tokens.c)
+        ).first()
+        return CardToken(**row._mapping) if row else None
+
+    def settle_processing(self, payment: Payment, now: datetime) -> bool:
+        payments = Payment.__table__
+        payment.updated_at = now
+        written = self.session.execute(
+            update(payments).where(payments.c.id == payment.id, payments.c.status == "processing")
+            .values({name: getattr(payment, name) for name in _SETTLED_COLUMNS})
+            .returning(payments.c.seq)
+        ).first()
+        return written is not None
 
     def card_token(self, token_id: str) -> CardToken:
         return self.session.get(CardToken, token_id)
