@@ -22,8 +22,8 @@ pytestmark = pytest.mark.fuzz
 
 
 @pytest.fixture
-def live_gateway(postgres_database_url, tmp_path):
-    gw = make_gateway(postgres_database_url, tmp_path, rate_limit_failed_auth_per_address="1000000 per minute",
+def live_gateway(postgres_database_url, var_dir):
+    gw = make_gateway(postgres_database_url, var_dir, rate_limit_failed_auth_per_address="1000000 per minute",
                       rate_limit_tokenization="1000000 per minute")
     shop = Shop(gw, "Fuzzed Shop")
     shop.pay(12_345)  # some objects for the stateful phase to find
