@@ -2,13 +2,13 @@
 request whose process died
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0015'
-down_revision = '0014'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
