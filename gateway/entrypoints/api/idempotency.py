@@ -63,11 +63,19 @@ def idempotent(view=None, *, sealed: bool = False, claimed_by_view=None):
     return wrapper
 
 
+@functools.cache
+def _schema(schema_class):
+    return schema_class()  # one instance per schema: dumping is stateless, making one is not cheap
+
+
 def _key_claim(key: str, schema) -> idempotency.KeyClaim:
     idempotency.check_key(key)
+    rendered: list = []  # (result, response): the use case stores what it answers, rendered once
 
     def render(result) -> idempotency.StoredResponse:
-        return idempotency.StoredResponse(200, jsonify(schema().dump(result)).get_data(as_text=True))
+        if not rendered or rendered[0][0] != result:
+            rendered[:] = [(result, idempotency.StoredResponse(200, jsonify(_schema(schema).dump(result)).get_data(as_text=True)))]
+        return rendered[0][1]
 
     def render_error(exc: BaseException) -> idempotency.StoredResponse:
         response = error_response(exc)
