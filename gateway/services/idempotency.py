@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import IdempotencyKey
 from gateway.domain.clock import as_utc
-from gateway.adapters.db.upsert import insert_if_absent
+from gateway.adapters.db.upsert import insert_if_absent, insert_if_absent_statement
 from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
 from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState, Phase, Step, next_step
 from gateway.services.ports import StoragePorts, SettingsPort
@@ -134,19 +134,26 @@ def _claim_or_read(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint
         return Resume(stored.payment_id) if step is Step.FINISH_PAYMENT else None
 
 
+# Built once: see gateway/services/merchants.py _KEY_LOOKUP. The SET clause is what the
+# parameters name.
+_keys = IdempotencyKey.__table__
+_UPDATE_KEY = update(_keys).where(_keys.c.merchant_id == bindparam("b_merchant"), _keys.c.key == bindparam("b_key"))
+
+
 def claim_for_payment(session: Session, gw: IdempotencyPorts, claim: KeyClaim, payment_id: str, owned: bool) -> None:
     """In the transaction that creates the payment: the key's recovery point becomes 'payment
     created' (it commits with the payment). Inserts the key unless this request already `owned`
     it; raises KeyTaken if another request holds it."""
     values = {"phase": Phase.PAYMENT_CREATED.value, "payment_id": payment_id, "locked_until": _lease(gw)}
+    connection = session.connection()
     if owned:
-        session.execute(
-            update(IdempotencyKey).where(IdempotencyKey.merchant_id == claim.merchant_id, IdempotencyKey.key == claim.key).values(**values)
-        )
-    elif not insert_if_absent(
-        session, IdempotencyKey, ["merchant_id", "key"], merchant_id=claim.merchant_id, key=claim.key,
-        fingerprint=claim.fingerprint, state=KeyState.IN_FLIGHT.value, created_at=gw.clock(), **values,
-    ):
+        connection.execute(_UPDATE_KEY, {"b_merchant": claim.merchant_id, "b_key": claim.key, **values})
+        return
+    inserted = connection.execute(insert_if_absent_statement(_keys, ("merchant_id", "key"), connection.dialect.name), {
+        "merchant_id": claim.merchant_id, "key": claim.key, "fingerprint": claim.fingerprint,
+        "state": KeyState.IN_FLIGHT.value, "created_at": gw.clock(), **values,
+    }).first()
+    if inserted is None:
         raise KeyTaken(claim.key)
 
 
@@ -157,12 +164,10 @@ def complete(gw: IdempotencyPorts, merchant_id: str, key: str, response: StoredR
 
 def complete_in(session: Session, merchant_id: str, key: str, response: StoredResponse) -> None:
     """Store the response in the caller's transaction: the key is done and replays it."""
-    session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
-        .values(state=KeyState.COMPLETED.value, phase=Phase.DONE.value, locked_until=None,
-                response_status=response.status, response_body=response.body)
-    )
+    session.connection().execute(_UPDATE_KEY, {
+        "b_merchant": merchant_id, "b_key": key, "state": KeyState.COMPLETED.value, "phase": Phase.DONE.value,
+        "locked_until": None, "response_status": response.status, "response_body": response.body,
+    })
 
 
 def purge_expired(gw: IdempotencyPorts) -> int:

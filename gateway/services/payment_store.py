@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -23,13 +23,31 @@ _SETTLED_COLUMNS = (
 )
 
 
+# (attribute, column) of every column of a payment row.
+_PAYMENT_COLUMNS = tuple((attribute.key, attribute.columns[0]) for attribute in inspect(Payment).column_attrs)
+
+
+# Built once: see gateway/services/merchants.py _KEY_LOOKUP.
+_payments, _tokens = Payment.__table__, CardToken.__table__
+_INSERT_PAYMENT = insert(_payments).returning(_payments.c.seq)
+_SPEND_TOKEN = (
+    update(_tokens).where(_tokens.c.id == bindparam("b_token"), _tokens.c.merchant_id == bindparam("b_merchant"), _tokens.c.used.is_(False))
+    .values(used=True).returning(*_tokens.c)
+)
+# The SET clause is what the parameters name (the _SETTLED_COLUMNS).
+_SETTLE = update(_payments).where(_payments.c.id == bindparam("b_payment"), _payments.c.status == "processing").returning(_payments.c.seq)
+
+
 class SqlPaymentStore:
     def __init__(self, session: Session, gw: BankPorts) -> None:
         self.session = session
         self.gw = gw  # opens saved cards with the customer's key
 
     def add(self, payment: Payment) -> None:
-        self.session.add(payment)
+        """One Core INSERT ... RETURNING (the ORM's flush of a new row cost more than the SQL); the
+        row is written now and not kept by the session: change it with the statements below."""
+        values = {column.name: payment.__dict__[key] for key, column in _PAYMENT_COLUMNS if key in payment.__dict__}
+        payment.seq = self.session.connection().execute(_INSERT_PAYMENT, values).scalar_one()
 
     def owned(self, merchant_id: str, payment_id: str, *, lock: bool = False, param: str | None = None) -> Payment:
         return owned(self.session, Payment, merchant_id, payment_id, "payment", param=param, lock=lock)
@@ -43,22 +61,13 @@ class SqlPaymentStore:
         ).scalar_one_or_none()
 
     def spend_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
-        tokens = CardToken.__table__
-        row = self.session.execute(
-            update(tokens).where(tokens.c.id == token_id, tokens.c.merchant_id == merchant_id, tokens.c.used.is_(False))
-            .values(used=True).returning(*tokens.c)
-        ).first()
+        row = self.session.connection().execute(_SPEND_TOKEN, {"b_token": token_id, "b_merchant": merchant_id}).first()
         return CardToken(**row._mapping) if row else None
 
     def settle_processing(self, payment: Payment, now: datetime) -> bool:
-        payments = Payment.__table__
         payment.updated_at = now
-        written = self.session.execute(
-            update(payments).where(payments.c.id == payment.id, payments.c.status == "processing")
-            .values({name: getattr(payment, name) for name in _SETTLED_COLUMNS})
-            .returning(payments.c.seq)
-        ).first()
-        return written is not None
+        values = {name: getattr(payment, name) for name in _SETTLED_COLUMNS}
+        return self.session.connection().execute(_SETTLE, {"b_payment": payment.id, **values}).first() is not None
 
     def card_token(self, token_id: str) -> CardToken:
         return self.session.get(CardToken, token_id)

@@ -179,9 +179,9 @@ def _create(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id:
             updated_at=gw.clock(),
             **(source.columns or {}),
         )
-        gw.payment_store(session).add(payment)
         if request.confirm and request.confirmation_device:
             _ask_device(gw, session, payment, request.confirmation_device)
+        gw.payment_store(session).add(payment)
         fault_point("creating_payment")
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
