@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, bindparam, column, func, insert, select, update, values
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
@@ -22,6 +22,12 @@ _LOCK_ACCOUNTS = (
     .order_by(LedgerAccount.__table__.c.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE (see post)
 )
 _INSERT_POSTINGS = insert(LedgerPosting.__table__)
+# PostgreSQL: every balance of an entry moved in one statement, from two arrays.
+_MOVE_BALANCES = text(
+    "UPDATE ledger_accounts AS a SET balance = a.balance + m.delta"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS m(account_id, delta)"
+    " WHERE a.id = m.account_id RETURNING a.id, a.balance"
+)
 
 
 def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> int:
@@ -52,11 +58,7 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     ordered = sorted(deltas)
     if connection.dialect.name == "postgresql":
         connection.execute(_LOCK_ACCOUNTS, {"ids": ordered})
-        moves = values(column("account_id", Integer), column("delta", BigInteger), name="moves").data([(account_id, deltas[account_id]) for account_id in ordered])
-        balances = connection.execute(
-            update(accounts).where(accounts.c.id == moves.c.account_id).values(balance=accounts.c.balance + moves.c.delta)
-            .returning(accounts.c.id, accounts.c.balance)
-        ).all()
+        balances = connection.execute(_MOVE_BALANCES, {"ids": ordered, "deltas": [deltas[account_id] for account_id in ordered]}).all()
     else:  # SQLite has no VALUES list to update from; its write lock already serialises writers
         balances = [
             row for account_id in ordered
