@@ -101,12 +101,16 @@ def create_payment_once(gw: PaymentPorts, merchant_id: str, request: NewPayment,
     finishes it (`finish_payment`). Never a second charge."""
     owned = False
     while True:
+        created: list[str] = []
         try:
-            view = _create(gw, merchant_id, request, None, fee_rate, key, owned)
+            view = _create(gw, merchant_id, request, None, fee_rate, key, owned, created)
             return key.render(view), False
         except KeyTaken:
             found = idempotency.claim(gw, merchant_id, key.key, key.fingerprint, resumable=True)
-        except DomainError as refused:  # nothing was created (the transaction rolled back)
+        except DomainError as refused:
+            if created:  # after the payment was committed: the key stays with it, a retry finishes it
+                raise
+            # nothing was created (the transaction rolled back): the refusal is the key's answer
             found = None if owned else idempotency.claim(gw, merchant_id, key.key, key.fingerprint, resumable=True)
             if found is None:
                 response = key.render_error(refused)
@@ -144,7 +148,8 @@ def finish_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, key: Key
 
 
 def _create(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None, fee_rate: Decimal | None,
-            key: KeyClaim | None = None, owned: bool = False) -> PaymentView:
+            key: KeyClaim | None = None, owned: bool = False, created: list[str] | None = None) -> PaymentView:
+    """`created` is given the payment's id once its first transaction is committed."""
     try:
         Money(request.amount, request.currency)
     except MoneyError as exc:
@@ -183,6 +188,8 @@ def _create(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id:
             _ask_device(gw, session, payment, request.confirmation_device)
         gw.payment_store(session).add(payment)
         fault_point("creating_payment")
+    if created is not None:
+        created.append(payment.id)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
         view = PaymentView.from_row(payment)
