@@ -73,6 +73,7 @@ class Gateway:
         adds the offset stored in the database to it (the same time for every process)."""
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         sandbox_clock = SandboxClock(db, base_clock) if settings.sandbox_endpoints else None
+        payments.arm_faults((settings.fault_at or None) if settings.sandbox_endpoints else None)
         return cls(
             settings=settings,
             db=db,

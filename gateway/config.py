@@ -24,10 +24,16 @@ class Settings:
     # How long a retried request waits for the first one with the same Idempotency-Key to finish
     # before it is answered 409.
     idempotency_wait_seconds: float = 5.0
+    # How long a request holds its Idempotency-Key; past it, a retry takes over a dead request's key.
+    idempotency_lease_seconds: float = 30.0
     # Test mode: endpoints under /v1/sandbox (the SMS code a sandbox bank "sent", the wallet app's
     # confirmation) and webhooks to loopback/private addresses. Off unless asked for (the demo and
     # the tests turn it on), so a deployment that forgets the setting is not open to either.
     sandbox_endpoints: bool = False
+    # Tests of crash recovery only, and only with sandbox_endpoints on: the step of a payment at
+    # which the process dies as under `kill -9` (creating_payment, payment_created, bank_answered,
+    # settled; see gateway/services/payments.py `fault_point`).
+    fault_at: str = ""
     # Installment credit a customer may have outstanding across plans, in fen (CNY 30,000): the
     # limit of customers never scored. Scored ones get their band's limit from the policy,
     # `band:lowest score:limit in fen`, best band first (gateway/domain/credit/limits.py).
@@ -118,6 +124,7 @@ _TYPES = {
     "default_discount_rate": Decimal,
     "sandbox_latency_ms": int,
     "idempotency_wait_seconds": float,
+    "idempotency_lease_seconds": float,
     "max_body_bytes": int,
     "installment_credit_limit": int,
     "db_pool_size": int,

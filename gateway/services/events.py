@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import Event, Payment, Refund
@@ -40,16 +40,21 @@ CHECKOUT_EVENTS = ("checkout.session.completed",)
 EVENT_TYPES = sorted({*PAYMENT_EVENTS.values(), *REFUND_EVENTS.values(), *INSTALLMENT_EVENTS, *FUND_EVENTS, *CREDIT_EVENTS, *CHECKOUT_EVENTS})
 
 
+# Built once: see gateway/services/merchants.py _KEY_LOOKUP.
+_INSERT_EVENT = insert(Event.__table__)
+_LISTENING_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.enabled_events).where(
+    WebhookEndpoint.merchant_id == bindparam("b_merchant"), WebhookEndpoint.status == "enabled")
+
+
 def record(session: Session, merchant_id: str, event_type: str, data: dict, now: datetime) -> Event:
     """Write the event and its pending webhook deliveries in the caller's transaction."""
     now = as_utc(now)  # SQLite keeps the wall time only: store UTC
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=event_type, data=data, created_at=now)
     _count(session, event_type, data)
-    session.add(event)
-    session.flush()
-    endpoints = session.execute(
-        select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
-    ).scalars()
+    # Core statements: on a payment's path the ORM's flush cost more than the SQL.
+    connection = session.connection()
+    connection.execute(_INSERT_EVENT, {"id": event.id, "merchant_id": merchant_id, "type": event_type, "data": data, "created_at": now})
+    endpoints = connection.execute(_LISTENING_ENDPOINTS, {"b_merchant": merchant_id}).all()
     for endpoint in endpoints:
         if listens(endpoint.enabled_events, event_type):
             session.add(new_delivery(event, endpoint, now))
@@ -86,7 +91,8 @@ def _count(session: Session, event_type: str, data: dict) -> None:
         count_payment(session, status, data.get("failure_code"))
 
 
-def new_delivery(event: Event, endpoint: WebhookEndpoint, now: datetime) -> WebhookDelivery:
+def new_delivery(event: Event, endpoint, now: datetime) -> WebhookDelivery:
+    """`endpoint`: a WebhookEndpoint or a row with its id."""
     return WebhookDelivery(
         id=new_id("whd"),
         event_id=event.id,

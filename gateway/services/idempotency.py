@@ -3,22 +3,29 @@
 The key is claimed (an in-flight row committed) before any work starts, so every process sees
 it; the response is stored when the work ends. A retry with the same key and request replays the
 stored response; one that arrives while the first is still running waits for it a little, then
-gets 409. A key whose first request died mid-way stays in flight until it expires: refusing is
-safer than charging twice.
+gets 409. Each claim holds the key for a lease (`idempotency_lease_seconds`, 30 s); a retry that
+finds the lease of a dead request expired takes the key over and resumes from the request's last
+recovery point (gateway/domain/idempotency.py `next_step`): a payment is run from scratch if it
+was not created, else finished with what its bank says became of it (services/payments.py
+`create_payment_once`). A key of an endpoint that records no recovery points stays refused
+until it expires: refusing is safer than refunding twice.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import timedelta
+from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import IdempotencyKey
 from gateway.domain.clock import as_utc
-from gateway.adapters.db.upsert import insert_if_absent
+from gateway.adapters.db.upsert import insert_if_absent, insert_if_absent_statement
 from gateway.domain.errors import Conflict, IdempotencyError, InvalidRequest
-from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState
+from gateway.domain.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH, KeyState, Phase, Step, next_step
 from gateway.services.ports import StoragePorts, SettingsPort
 
 
@@ -33,24 +40,40 @@ class StoredResponse:
     body: str
 
 
-def claim(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
-    """None when this request owns the key and must do the work; else the response to replay."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidRequest("idempotency_key_invalid", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", "Idempotency-Key")
+@dataclass(frozen=True)
+class Resume:
+    """This request took over a key whose process died after creating its payment: finish it."""
+
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """An Idempotency-Key a payment claims in its own first transaction, and how the API renders
+    what it answers (stored with the payment's last transaction, so the two commit together)."""
+
+    merchant_id: str
+    key: str
+    fingerprint: str
+    render: Callable[[Any], StoredResponse]  # a PaymentView -> the response
+    render_error: Callable[[BaseException], StoredResponse]
+
+
+class KeyTaken(Exception):
+    """Another request claimed this key first (the caller's transaction must roll back)."""
+
+
+def claim(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str, resumable: bool = False) -> StoredResponse | Resume | None:
+    """None when this request owns the key and must do the work (from scratch); a `Resume` when it
+    took over a payment to finish; else the response to replay. `resumable`: the work records
+    recovery points (a takeover after the lease may run it again)."""
+    check_key(key)
     deadline = time.monotonic() + gw.settings.idempotency_wait_seconds
     pause = 0.01
     while True:
-        stored = _claim_or_read(gw, merchant_id, key, fingerprint)
-        if stored is None:
-            return None
-        if stored.fingerprint != fingerprint:
-            raise IdempotencyError(
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used with a different request.",
-                "Idempotency-Key",
-            )
-        if stored.state == KeyState.COMPLETED.value:
-            return StoredResponse(stored.response_status, stored.response_body)
+        found = _claim_or_read(gw, merchant_id, key, fingerprint, resumable)
+        if found is None or isinstance(found, (Resume, StoredResponse)):
+            return found
         if time.monotonic() >= deadline:
             raise Conflict(
                 "idempotency_key_in_use",
@@ -61,8 +84,18 @@ def claim(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str) ->
         pause = min(pause * 2, 0.2)
 
 
-def _claim_or_read(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """Insert the in-flight row (None: claimed) or return the row that holds the key."""
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest("idempotency_key_invalid", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", "Idempotency-Key")
+
+
+def _lease(gw: IdempotencyPorts):
+    return gw.clock() + timedelta(seconds=gw.settings.idempotency_lease_seconds)
+
+
+def _claim_or_read(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint: str, resumable: bool) -> StoredResponse | Resume | Step | None:
+    """Insert the in-flight row (None: claimed), or take over a dead request's key (None or a
+    Resume), or the stored response, or Step.WAIT while a live request holds it."""
     now = gw.clock()
     with gw.db.unit_of_work() as session:
         for _ in range(2):
@@ -74,26 +107,67 @@ def _claim_or_read(gw: IdempotencyPorts, merchant_id: str, key: str, fingerprint
                 key=key,
                 fingerprint=fingerprint,
                 state=KeyState.IN_FLIGHT.value,
+                phase=Phase.STARTED.value if resumable else None,
+                locked_until=_lease(gw),
                 created_at=now,
             ):
                 return None
             stored = session.execute(
-                select(IdempotencyKey).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
+                select(IdempotencyKey).where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key).with_for_update()
             ).scalar_one()
             if as_utc(stored.created_at) >= now - KEY_LIFETIME:
-                return stored
+                break
             session.delete(stored)  # expired: the key is free again
             session.flush()
-        return stored
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyError(
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request.",
+                "Idempotency-Key",
+            )
+        step = next_step(stored.state, stored.phase, stored.locked_until and as_utc(stored.locked_until), now)
+        if step is Step.REPLAY:
+            return StoredResponse(stored.response_status, stored.response_body)
+        if step is Step.WAIT:
+            return step
+        stored.locked_until = _lease(gw)  # taken over: this request holds the key now
+        return Resume(stored.payment_id) if step is Step.FINISH_PAYMENT else None
+
+
+# Built once: see gateway/services/merchants.py _KEY_LOOKUP. The SET clause is what the
+# parameters name.
+_keys = IdempotencyKey.__table__
+_UPDATE_KEY = update(_keys).where(_keys.c.merchant_id == bindparam("b_merchant"), _keys.c.key == bindparam("b_key"))
+
+
+def claim_for_payment(session: Session, gw: IdempotencyPorts, claim: KeyClaim, payment_id: str, owned: bool) -> None:
+    """In the transaction that creates the payment: the key's recovery point becomes 'payment
+    created' (it commits with the payment). Inserts the key unless this request already `owned`
+    it; raises KeyTaken if another request holds it."""
+    values = {"phase": Phase.PAYMENT_CREATED.value, "payment_id": payment_id, "locked_until": _lease(gw)}
+    connection = session.connection()
+    if owned:
+        connection.execute(_UPDATE_KEY, {"b_merchant": claim.merchant_id, "b_key": claim.key, **values})
+        return
+    inserted = connection.execute(insert_if_absent_statement(_keys, ("merchant_id", "key"), connection.dialect.name), {
+        "merchant_id": claim.merchant_id, "key": claim.key, "fingerprint": claim.fingerprint,
+        "state": KeyState.IN_FLIGHT.value, "created_at": gw.clock(), **values,
+    }).first()
+    if inserted is None:
+        raise KeyTaken(claim.key)
 
 
 def complete(gw: IdempotencyPorts, merchant_id: str, key: str, response: StoredResponse) -> None:
     with gw.db.unit_of_work() as session:
-        session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
-            .values(state=KeyState.COMPLETED.value, response_status=response.status, response_body=response.body)
-        )
+        complete_in(session, merchant_id, key, response)
+
+
+def complete_in(session: Session, merchant_id: str, key: str, response: StoredResponse) -> None:
+    """Store the response in the caller's transaction: the key is done and replays it."""
+    session.connection().execute(_UPDATE_KEY, {
+        "b_merchant": merchant_id, "b_key": key, "state": KeyState.COMPLETED.value, "phase": Phase.DONE.value,
+        "locked_until": None, "response_status": response.status, "response_body": response.body,
+    })
 
 
 def purge_expired(gw: IdempotencyPorts) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import ApiKey, Merchant
@@ -21,6 +21,13 @@ from gateway.services.ports import SettingsPort, VaultPorts
 class MerchantPorts(VaultPorts, SettingsPort, Protocol):
     """Transactions, the vault (API key hashes) and the default discount rate."""
 
+
+# Built once (as are the other statements on a payment's path): building a statement and its
+# cache key on every call cost more than sending it.
+_KEY_LOOKUP = (
+    select(ApiKey.merchant_id, ApiKey.kind, Merchant.discount_rate).join(Merchant, Merchant.id == ApiKey.merchant_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
 
 SECRET_PREFIX = "sk_test_"
 PUBLISHABLE_PREFIX = "pk_test_"
@@ -40,6 +47,8 @@ class Principal:
 
     merchant_id: str
     kind: str  # "secret" | "publishable" | "enrollment" (a device's single-use enrollment token)
+    # The merchant's discount rate, read with the key (what a payment takes from its capture).
+    fee_rate: Decimal | None = None
 
 
 def create_merchant(gw: MerchantPorts, name: str, discount_rate: Decimal | None = None) -> NewMerchant:
@@ -83,10 +92,7 @@ def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:
         return Principal(merchant_id, "enrollment") if merchant_id else None
     if not presented_key.startswith((SECRET_PREFIX, PUBLISHABLE_PREFIX)):
         return None
-    with gw.db.unit_of_work() as session:
-        row = session.execute(
-            select(ApiKey.merchant_id, ApiKey.kind).where(
-                ApiKey.key_hash == gw.vault.index("api_key", presented_key), ApiKey.revoked_at.is_(None)
-            )
-        ).first()
-    return Principal(row.merchant_id, row.kind) if row else None
+    # Read on every request (never cached: a revoked key stops at once), with the merchant's rate.
+    with gw.db.read() as connection:
+        row = connection.execute(_KEY_LOOKUP, {"key_hash": gw.vault.index("api_key", presented_key)}).first()
+    return Principal(row.merchant_id, row.kind, row.discount_rate) if row else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db import ledger_repository as ledger
@@ -16,13 +16,38 @@ from gateway.services import events, saved_cards
 from gateway.services.ports import BankPorts
 
 
+# What an outcome changes on a payment row.
+_SETTLED_COLUMNS = (
+    "status", "connector_reference", "next_reconcile_at", "next_action", "action_expires_at", "failure_code",
+    "failure_message", "amount_capturable", "amount_received", "updated_at",
+)
+
+
+# (attribute, column) of every column of a payment row.
+_PAYMENT_COLUMNS = tuple((attribute.key, attribute.columns[0]) for attribute in inspect(Payment).column_attrs)
+
+
+# Built once: see gateway/services/merchants.py _KEY_LOOKUP.
+_payments, _tokens = Payment.__table__, CardToken.__table__
+_INSERT_PAYMENT = insert(_payments).returning(_payments.c.seq)
+_SPEND_TOKEN = (
+    update(_tokens).where(_tokens.c.id == bindparam("b_token"), _tokens.c.merchant_id == bindparam("b_merchant"), _tokens.c.used.is_(False))
+    .values(used=True).returning(*_tokens.c)
+)
+# The SET clause is what the parameters name (the _SETTLED_COLUMNS).
+_SETTLE = update(_payments).where(_payments.c.id == bindparam("b_payment"), _payments.c.status == "processing").returning(_payments.c.seq)
+
+
 class SqlPaymentStore:
     def __init__(self, session: Session, gw: BankPorts) -> None:
         self.session = session
         self.gw = gw  # opens saved cards with the customer's key
 
     def add(self, payment: Payment) -> None:
-        self.session.add(payment)
+        """One Core INSERT ... RETURNING (the ORM's flush of a new row cost more than the SQL); the
+        row is written now and not kept by the session: change it with the statements below."""
+        values = {column.name: payment.__dict__[key] for key, column in _PAYMENT_COLUMNS if key in payment.__dict__}
+        payment.seq = self.session.connection().execute(_INSERT_PAYMENT, values).scalar_one()
 
     def owned(self, merchant_id: str, payment_id: str, *, lock: bool = False, param: str | None = None) -> Payment:
         return owned(self.session, Payment, merchant_id, payment_id, "payment", param=param, lock=lock)
@@ -34,6 +59,15 @@ class SqlPaymentStore:
         return self.session.execute(
             select(CardToken).where(CardToken.id == token_id, CardToken.merchant_id == merchant_id).with_for_update()
         ).scalar_one_or_none()
+
+    def spend_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        row = self.session.connection().execute(_SPEND_TOKEN, {"b_token": token_id, "b_merchant": merchant_id}).first()
+        return CardToken(**row._mapping) if row else None
+
+    def settle_processing(self, payment: Payment, now: datetime) -> bool:
+        payment.updated_at = now
+        values = {name: getattr(payment, name) for name in _SETTLED_COLUMNS}
+        return self.session.connection().execute(_SETTLE, {"b_payment": payment.id, **values}).first() is not None
 
     def card_token(self, token_id: str) -> CardToken:
         return self.session.get(CardToken, token_id)

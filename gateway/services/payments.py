@@ -5,8 +5,10 @@ Every change a merchant hears about records its event in the same transaction.""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -23,10 +25,11 @@ from gateway.domain.ids import new_id
 from gateway.domain.ledger import capture_entry
 from gateway.domain.money import Money, MoneyError, merchant_fee
 from gateway.domain.payments import (
-    CaptureMethod, Decision, Funds, Outcome, PaymentStatus, capture_amount, decide_outcome, require_transition,
+    CaptureMethod, Funds, Outcome, PaymentStatus, capture_amount, decide_outcome, require_transition,
 )
 from gateway.domain.reconciliation import next_reconcile_delay
-from gateway.services import device_confirmations
+from gateway.services import device_confirmations, idempotency
+from gateway.services.idempotency import KeyClaim, KeyTaken, Resume, StoredResponse
 from gateway.services.ports import BankPorts, PaymentSettled, PaymentStore, SettingsPort
 from gateway.services.read_models import PaymentView
 from gateway.services.tokens import card_details
@@ -85,7 +88,71 @@ class _Source:
     columns: dict | None = None
 
 
-def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None = None) -> PaymentView:
+def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None = None,
+                   fee_rate: Decimal | None = None) -> PaymentView:
+    """`fee_rate`: the merchant's, when the caller already read it (with the API key)."""
+    return _create(gw, merchant_id, request, payment_id, fee_rate)
+
+
+def create_payment_once(gw: PaymentPorts, merchant_id: str, request: NewPayment, key: KeyClaim,
+                        fee_rate: Decimal | None = None) -> tuple[StoredResponse, bool]:
+    """`create_payment` under an Idempotency-Key, and whether the answer is a replay. The key is
+    claimed in the transaction that creates the payment (its recovery point 'payment created'
+    commits with it) and its response stored in the one that settles it. A retry finding the key
+    held waits for it; finding its process dead (lease expired) it takes the key over: it runs
+    the payment from scratch if none was created, else asks the bank what became of it and
+    finishes it (`finish_payment`). Never a second charge."""
+    owned = False
+    while True:
+        created: list[str] = []
+        try:
+            view = _create(gw, merchant_id, request, None, fee_rate, key, owned, created)
+            return key.render(view), False
+        except KeyTaken:
+            found = idempotency.claim(gw, merchant_id, key.key, key.fingerprint, resumable=True)
+        except DomainError as refused:
+            if created:  # after the payment was committed: the key stays with it, a retry finishes it
+                raise
+            # nothing was created (the transaction rolled back): the refusal is the key's answer
+            found = None if owned else idempotency.claim(gw, merchant_id, key.key, key.fingerprint, resumable=True)
+            if found is None:
+                response = key.render_error(refused)
+                idempotency.complete(gw, merchant_id, key.key, response)
+                return response, False
+        if isinstance(found, StoredResponse):
+            return found, True
+        if isinstance(found, Resume):
+            return key.render(finish_payment(gw, merchant_id, found.payment_id, key)), False
+        owned = True  # the key is ours (a dead request's, taken over before it created anything)
+
+
+def finish_payment(gw: PaymentPorts, merchant_id: str, payment_id: str, key: KeyClaim) -> PaymentView:
+    """Finish a payment whose process died after creating it, for the request that took over its
+    key: if it is still processing, its bank may or may not have been asked, so ask the bank what
+    became of it (a bank with no record of it declines it) and apply that; then store the key's
+    response with it."""
+    with gw.db.unit_of_work() as session:
+        payment = gw.payment_store(session).owned(merchant_id, payment_id)
+    answer = None
+    if payment.status == PaymentStatus.PROCESSING.value:
+        try:
+            answer = gw.connector(payment.connector).status(payment.id)
+        except Exception:  # unknown: the payment stays processing for reconciliation
+            log.exception("payment %s: %s status query failed while resuming", payment.id, payment.connector)
+            answer = ConnectorResult(Outcome.UNKNOWN)
+    log.info("payment %s resumed after its process died: %s", payment.id, answer.outcome.value if answer else payment.status)
+    with gw.db.unit_of_work() as session:
+        payment = gw.payment_store(session).owned(merchant_id, payment_id, lock=True)
+        if answer is not None:
+            apply_result(gw, session, payment, answer)
+        view = PaymentView.from_row(payment)
+        idempotency.complete_in(session, merchant_id, key.key, key.render(view))
+    return view
+
+
+def _create(gw: PaymentPorts, merchant_id: str, request: NewPayment, payment_id: str | None, fee_rate: Decimal | None,
+            key: KeyClaim | None = None, owned: bool = False, created: list[str] | None = None) -> PaymentView:
+    """`created` is given the payment's id once its first transaction is committed."""
     try:
         Money(request.amount, request.currency)
     except MoneyError as exc:
@@ -94,10 +161,13 @@ def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, paym
         raise InvalidRequest("confirmation_needs_confirm", "A device confirmation is asked for when the payment is confirmed: send confirm: true.", "confirmation")
     if request.payment_method.kind == "wallet" and request.capture_method is CaptureMethod.MANUAL:
         raise InvalidRequest("capture_method_unsupported", "Wallet payments are captured when paid.", "capture_method")
+    payment_id = payment_id or new_id("pay")
     with gw.db.unit_of_work() as session:
+        if key is not None:  # first: a duplicate request waits here for this one's commit
+            idempotency.claim_for_payment(session, gw, key, payment_id, owned)
         source = _claim_source(gw, session, merchant_id, request.payment_method)
         payment = Payment(
-            id=payment_id or new_id("pay"),
+            id=payment_id,
             merchant_id=merchant_id,
             amount=request.amount,
             currency=request.currency,
@@ -114,15 +184,39 @@ def create_payment(gw: PaymentPorts, merchant_id: str, request: NewPayment, paym
             description=request.description,
             metadata_=request.metadata or {},
             created_at=gw.clock(),
+            updated_at=gw.clock(),
             **(source.columns or {}),
         )
-        gw.payment_store(session).add(payment)
         if request.confirm and request.confirmation_device:
             _ask_device(gw, session, payment, request.confirmation_device)
+        gw.payment_store(session).add(payment)
+        fault_point("creating_payment")
+    if created is not None:
+        created.append(payment.id)
     log.info("payment %s created for %s %s %s via %s", payment.id, merchant_id, payment.amount, payment.currency, payment.connector)
     if not request.confirm or payment.status == PaymentStatus.REQUIRES_ACTION.value:
-        return PaymentView.from_row(payment)
-    return PaymentView.from_row(_authorize(gw, payment, source.card))
+        view = PaymentView.from_row(payment)
+        if key is not None:
+            idempotency.complete(gw, merchant_id, key.key, key.render(view))
+        return view
+    fault_point("payment_created")
+    return PaymentView.from_row(_authorize(gw, payment, source.card, key, fee_rate))
+
+
+def fault_point(step: str) -> None:
+    """Test-only fault injection: the process dies here (as under `kill -9`) when
+    PAYGATE_FAULT_AT names this step. Read only by gateways serving the sandbox endpoints
+    (the composition root arms it: `arm_faults`)."""
+    if _armed_fault == step:
+        os._exit(137)
+
+
+_armed_fault: str | None = None
+
+
+def arm_faults(step: str | None) -> None:
+    global _armed_fault
+    _armed_fault = step
 
 
 def _ask_device(gw: PaymentPorts, session: Session, payment: Payment, device_id: str) -> None:
@@ -196,14 +290,14 @@ def _claim_source(gw: PaymentPorts, session: Session, merchant_id: str, method: 
 
 
 def _claim_token(store: PaymentStore, merchant_id: str, token_id: str) -> CardToken:
-    """A card token pays once."""
-    token = store.merchants_card_token(merchant_id, token_id)
-    if token is None:
+    """A card token pays once: marked used in one statement, which a concurrent payment with
+    the same token waits for and then finds nothing to mark."""
+    token = store.spend_card_token(merchant_id, token_id)
+    if token is not None:
+        return token
+    if store.merchants_card_token(merchant_id, token_id) is None:
         raise NotFound("payment method", token_id, "payment_method")
-    if token.used:
-        raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
-    token.used = True
-    return token
+    raise Conflict("token_already_used", "This card token has already been used for a payment.", "payment_method")
 
 
 # ---- scheduled collections in bulk (installment plans) -----------------------------------------
@@ -243,7 +337,10 @@ def _reconcile_if_lost(gw: PaymentPorts):
     return gw.clock() + next_reconcile_delay(0)
 
 
-def _authorize(gw: PaymentPorts, payment: Payment, card: CardDetails | None) -> Payment:
+def _authorize(gw: PaymentPorts, payment: Payment, card: CardDetails | None, key: KeyClaim | None = None,
+               fee_rate: Decimal | None = None) -> Payment:
+    """Hand the payment (committed as processing) to its bank, then record the answer, and the
+    key's response, in one transaction."""
     request = ChargeRequest(
         payment_id=payment.id,
         amount=payment.amount,
@@ -257,16 +354,54 @@ def _authorize(gw: PaymentPorts, payment: Payment, card: CardDetails | None) -> 
     except Exception:  # a connector failure is an unknown outcome, never a reason to charge again
         log.exception("payment %s: %s failed; outcome unknown, left for reconciliation", payment.id, payment.connector)
         result = ConnectorResult(Outcome.UNKNOWN)
+    fault_point("bank_answered")
+    if _settled_at_once(gw, payment, result, key, fee_rate):
+        return payment
     with gw.db.unit_of_work() as session:
         payment = gw.payment_store(session).owned(payment.merchant_id, payment.id, lock=True)
         apply_result(gw, session, payment, result)
+        if key is not None:
+            idempotency.complete_in(session, payment.merchant_id, key.key, key.render(PaymentView.from_row(payment)))
     return payment
 
 
-def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: ConnectorResult) -> None:
+class _MovedMeanwhile(Exception):
+    """The payment was no longer processing when its answer was to be written."""
+
+
+def _settled_at_once(gw: PaymentPorts, payment: Payment, result: ConnectorResult, key: KeyClaim | None,
+                     fee_rate: Decimal | None) -> bool:
+    """The common case without a read-back: a final answer for a payment this request created,
+    written with one guarded UPDATE (if it is still processing) in the transaction that books it.
+    False, with nothing written, when the answer is not final or the payment moved meanwhile
+    (a callback or reconciliation): the caller then takes the row lock and looks again."""
+    decision = decide_outcome(PaymentStatus(payment.status), result.outcome, CaptureMethod(payment.capture_method), payment.purpose)
+    if decision is None or not decision.final or payment.installment_plan_id:
+        return False
+
+    def write(settled: Payment, session: Session) -> None:
+        if not gw.payment_store(session).settle_processing(settled, gw.clock()):
+            raise _MovedMeanwhile(settled.id)
+        if key is not None:
+            idempotency.complete_in(session, settled.merchant_id, key.key, key.render(PaymentView.from_row(settled)))
+
+    try:
+        with gw.db.unit_of_work() as session:
+            apply_result(gw, session, payment, result, write=write, fee_rate=fee_rate)
+    except _MovedMeanwhile:
+        return False
+    fault_point("settled")
+    return True
+
+
+def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: ConnectorResult,
+                 write: Callable[[Payment, Session], None] | None = None, fee_rate: Decimal | None = None) -> None:
     """Move a payment awaiting its outcome on by what its bank or wallet said: the domain decides
     (`decide_outcome`), this carries it out (the row, the ledger, the merchant's event, the plan).
-    Called with the payment's row lock held; a settled payment stays as it is (answers repeat)."""
+    Called with the payment's row lock held; a settled payment stays as it is (answers repeat).
+    `write`: how a final outcome of a payment not attached to the session is written (it may
+    refuse); the ledger is posted after it, last, as its balance rows are shared by every
+    payment and stay locked until the commit."""
     decision = decide_outcome(payment.status, result.outcome, payment.capture_method, payment.purpose)
     if decision is None:
         log.info("payment %s already %s; %s answer ignored", payment.id, payment.status, result.outcome.value)
@@ -290,8 +425,17 @@ def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: C
         payment.failure_code = result.decline_code
         payment.failure_message = result.message
         log.info("payment %s declined: %s", payment.id, result.decline_code)
-    _move_funds(store, payment, decision)
+    if decision.funds is Funds.HELD:
+        payment.amount_capturable = payment.amount
+    elif decision.funds in (Funds.FOR_PLAN, Funds.FOR_FUND):  # the plan or the fund books it
+        payment.amount_received = payment.amount
+    elif decision.funds is Funds.SOLD:
+        _capture_amounts(payment, payment.amount)
     store.payment_changed(payment, gw.clock())
+    if write is not None:
+        write(payment, session)
+    if decision.funds is Funds.SOLD:
+        _post_capture(store, payment, payment.amount, fee_rate)
     log.info("payment %s %s", payment.id, payment.status)
     if payment.purpose == "fund_purchase":
         gw.fund_purchase_settled(session, payment)
@@ -299,15 +443,6 @@ def apply_result(gw: PaymentPorts, session: Session, payment: Payment, result: C
         gw.payment_settled(session, payment)
     if (payment.metadata_ or {}).get("checkout_session"):
         gw.checkout_payment_settled(session, payment)
-
-
-def _move_funds(store: PaymentStore, payment: Payment, decision: Decision) -> None:
-    if decision.funds is Funds.HELD:
-        payment.amount_capturable = payment.amount
-    elif decision.funds in (Funds.FOR_PLAN, Funds.FOR_FUND):  # the plan or the fund books it
-        payment.amount_received = payment.amount
-    elif decision.funds is Funds.SOLD:
-        _book_capture(store, payment, payment.amount)
 
 
 def apply_callback(gw: PaymentPorts, connector_name: str, body: bytes, headers: Mapping[str, str]) -> PaymentView:
@@ -399,10 +534,19 @@ def _mark_canceled(gw: PaymentPorts, store: PaymentStore, payment: Payment) -> N
 
 def _book_capture(store: PaymentStore, payment: Payment, amount: int) -> None:
     """Capture `amount` (the rest of an authorization is released) and post it to the ledger."""
-    rate = store.discount_rate(payment.merchant_id)
+    _capture_amounts(payment, amount)
+    _post_capture(store, payment, amount)
+
+
+def _capture_amounts(payment: Payment, amount: int) -> None:
     payment.status = PaymentStatus.SUCCEEDED.value
     payment.amount_received = amount
     payment.amount_capturable = 0
+
+
+def _post_capture(store: PaymentStore, payment: Payment, amount: int, fee_rate: Decimal | None = None) -> None:
+    """`fee_rate`: the merchant's, if the caller read it already."""
+    rate = store.discount_rate(payment.merchant_id) if fee_rate is None else fee_rate
     store.post(
         capture_entry(
             reference=payment.id,

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from gateway.adapters.connectors.base import CardDetails, PaymentConnector
@@ -31,6 +32,10 @@ class UnitOfWorkFactory(Protocol):
     """Opens one transaction: committed when the block ends normally, rolled back otherwise."""
 
     def unit_of_work(self) -> AbstractContextManager[Session]: ...
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for one read that needs no transaction of its own."""
+        ...
 
 
 @runtime_checkable
@@ -114,6 +119,16 @@ class PaymentStore(Protocol):
 
     def merchants_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
         """The merchant's card token (None for another merchant's), row-locked."""
+        ...
+
+    def spend_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        """Mark the merchant's unused card token used, in one statement; None if it is not the
+        merchant's or already used (nothing changed)."""
+        ...
+
+    def settle_processing(self, payment: Payment, now: datetime) -> bool:
+        """Write the outcome held in `payment` (a row not attached to this unit of work) if the
+        payment is still processing; False if something else moved it first (nothing written)."""
         ...
 
     def card_token(self, token_id: str) -> CardToken: ...

@@ -97,6 +97,17 @@ class InMemoryPayments:
         token = self.tokens.get(token_id)
         return token if token is not None and token.merchant_id == merchant_id else None
 
+    def spend_card_token(self, merchant_id: str, token_id: str) -> CardToken | None:
+        token = self.merchants_card_token(merchant_id, token_id)
+        if token is None or token.used:
+            return None
+        token.used = True
+        return token
+
+    def settle_processing(self, payment: Payment, now: datetime) -> bool:
+        # The fake holds the very object the use case changed: it is written already.
+        return payment.id in self.payments
+
     def card_token(self, token_id: str) -> CardToken:
         return self.tokens[token_id]
 

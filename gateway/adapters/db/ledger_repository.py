@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, column, func, insert, select, update, values
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
@@ -12,6 +12,22 @@ from gateway.domain.clock import as_utc
 from gateway.domain.errors import LedgerError
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 from gateway.observability.metrics import count_ledger_transaction
+
+
+# Built once (every capture sends them): building a statement and its cache key on each call
+# cost more than sending it.
+_INSERT_TRANSACTION = insert(LedgerTransaction.__table__).returning(LedgerTransaction.__table__.c.id)
+_LOCK_ACCOUNTS = (
+    select(LedgerAccount.__table__.c.id).where(LedgerAccount.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(LedgerAccount.__table__.c.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE (see post)
+)
+_INSERT_POSTINGS = insert(LedgerPosting.__table__)
+# PostgreSQL: every balance of an entry moved in one statement, from two arrays.
+_MOVE_BALANCES = text(
+    "UPDATE ledger_accounts AS a SET balance = a.balance + m.delta"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS m(account_id, delta)"
+    " WHERE a.id = m.account_id RETURNING a.id, a.balance"
+)
 
 
 def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> int:
@@ -23,10 +39,8 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     clock = session.info.get("clock")
     at = as_utc(at or (clock() if clock else utcnow()))  # SQLite keeps the wall time only: store UTC
     connection = session.connection()
-    transactions, accounts, postings = LedgerTransaction.__table__, LedgerAccount.__table__, LedgerPosting.__table__
-    transaction_id = connection.execute(
-        insert(transactions).values(kind=entry.kind, reference=entry.reference, created_at=at).returning(transactions.c.id)
-    ).scalar_one()
+    accounts = LedgerAccount.__table__
+    transaction_id = connection.execute(_INSERT_TRANSACTION, {"kind": entry.kind, "reference": entry.reference, "created_at": at}).scalar_one()
     deltas: dict[int, int] = {}
     specs: dict[int, AccountSpec] = {}
     lines = []
@@ -35,16 +49,16 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
         deltas[account_id] = deltas.get(account_id, 0) + line.amount
         specs[account_id] = line.account
         lines.append({"transaction_id": transaction_id, "account_id": account_id, "amount": line.amount})
+    connection.execute(_INSERT_POSTINGS, lines)
     # Lock the balance rows in one global order (by id) so concurrent entries never deadlock,
-    # then move them all in one statement.
+    # then move them all in one statement. Last: the rows are shared (every capture moves the
+    # platform's fee account) and stay locked until the commit. FOR NO KEY UPDATE, the lock the
+    # UPDATE takes anyway: unlike FOR UPDATE it does not wait for the key-share locks that the
+    # postings' foreign keys (inserted above) take on the same rows in concurrent entries.
     ordered = sorted(deltas)
     if connection.dialect.name == "postgresql":
-        connection.execute(select(accounts.c.id).where(accounts.c.id.in_(ordered)).order_by(accounts.c.id).with_for_update())
-        moves = values(column("account_id", Integer), column("delta", BigInteger), name="moves").data([(account_id, deltas[account_id]) for account_id in ordered])
-        balances = connection.execute(
-            update(accounts).where(accounts.c.id == moves.c.account_id).values(balance=accounts.c.balance + moves.c.delta)
-            .returning(accounts.c.id, accounts.c.balance)
-        ).all()
+        connection.execute(_LOCK_ACCOUNTS, {"ids": ordered})
+        balances = connection.execute(_MOVE_BALANCES, {"ids": ordered, "deltas": [deltas[account_id] for account_id in ordered]}).all()
     else:  # SQLite has no VALUES list to update from; its write lock already serialises writers
         balances = [
             row for account_id in ordered
@@ -57,7 +71,6 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
         raise LedgerError("account_missing", f"entry {entry.reference}: {len(ordered) - len(balances)} account(s) not found")
     for account_id, balance in balances:
         specs[account_id].check(balance)
-    connection.execute(insert(postings), lines)
     count_ledger_transaction(session, entry.kind)
     return transaction_id
 

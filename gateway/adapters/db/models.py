@@ -323,6 +323,11 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Recovery points (gateway/domain/idempotency.py `next_step`): how far the request got in
+    # committed work, the payment it made, and until when its process holds the key.
+    phase: Mapped[str | None] = mapped_column(String(20))
+    payment_id: Mapped[str | None] = mapped_column(String(40))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 from gateway.adapters.db import device_models  # noqa: E402,F401

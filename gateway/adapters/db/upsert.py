@@ -1,8 +1,11 @@
 """INSERT ... ON CONFLICT DO NOTHING on both PostgreSQL and SQLite."""
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 
@@ -17,3 +20,11 @@ def insert_if_absent(session: Session, model, conflict_columns: list[str], **val
         .returning(*(getattr(model, column) for column in conflict_columns))
     )
     return session.execute(statement).first() is not None
+
+
+@functools.cache
+def insert_if_absent_statement(table: Table, conflict_columns: tuple[str, ...], dialect: str):
+    """`insert_if_absent`'s statement built once, for a hot path: executed with the row's values as
+    parameters, it returns a row only when it inserted one."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns)).returning(*(table.c[c] for c in conflict_columns))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from copy import deepcopy
 
-from flask import Response, request
+from flask import Response, g, jsonify, request
 
 from gateway.entrypoints.api.base import gateway, principal
 from gateway.entrypoints.api.errors import error_response
@@ -21,15 +21,23 @@ IDEMPOTENCY_HEADER_DOC = {
 }
 
 
-def idempotent(view=None, *, sealed: bool = False):
+def idempotent(view=None, *, sealed: bool = False, claimed_by_view=None):
     """`@idempotent`, or `@idempotent(sealed=True)` for an answer that holds a secret shown once
-    (device credentials): the stored copy is then sealed by the vault and opened only to replay it."""
+    (device credentials): the stored copy is then sealed by the vault and opened only to replay it.
+    `@idempotent(claimed_by_view=Schema)`: the view's use case claims the key in its own first
+    transaction and stores the response in its last (payments: no transactions of the key's
+    own, and recovery points a retry can resume from); the view finds the key in
+    `g.idempotency_key` (a KeyClaim rendering answers with the schema; None without the header)
+    and answers `stored_response(...)`."""
     if view is None:
-        return functools.partial(idempotent, sealed=sealed)
+        return functools.partial(idempotent, sealed=sealed, claimed_by_view=claimed_by_view)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
+        if claimed_by_view is not None:
+            g.idempotency_key = None if key is None else _key_claim(key, claimed_by_view)
+            return view(*args, **kwargs)
         if key is None:
             return view(*args, **kwargs)
         gw, merchant_id = gateway(), principal().merchant_id
@@ -38,9 +46,7 @@ def idempotent(view=None, *, sealed: bool = False):
         stored = idempotency.claim(gw, merchant_id, key, fingerprint)
         if stored is not None:
             body = gw.vault.decrypt(stored.body, associated).decode() if sealed else stored.body
-            replay = Response(body, status=stored.status, mimetype="application/json")
-            replay.headers["Idempotent-Replayed"] = "true"
-            return replay
+            return stored_response(idempotency.StoredResponse(stored.status, body), replayed=True)
         try:
             response = view(*args, **kwargs)
         except Exception as exc:  # the failure is the answer, and is replayed as such
@@ -55,3 +61,33 @@ def idempotent(view=None, *, sealed: bool = False):
     params = wrapper._apidoc.setdefault("manual_doc", {}).setdefault("parameters", [])
     params.append(IDEMPOTENCY_HEADER_DOC)
     return wrapper
+
+
+@functools.cache
+def _schema(schema_class):
+    return schema_class()  # one instance per schema: dumping is stateless, making one is not cheap
+
+
+def _key_claim(key: str, schema) -> idempotency.KeyClaim:
+    idempotency.check_key(key)
+    rendered: list = []  # (result, response): the use case stores what it answers, rendered once
+
+    def render(result) -> idempotency.StoredResponse:
+        if not rendered or rendered[0][0] != result:
+            rendered[:] = [(result, idempotency.StoredResponse(200, jsonify(_schema(schema).dump(result)).get_data(as_text=True)))]
+        return rendered[0][1]
+
+    def render_error(exc: BaseException) -> idempotency.StoredResponse:
+        response = error_response(exc)
+        return idempotency.StoredResponse(response.status_code, response.get_data(as_text=True))
+
+    fingerprint = request_fingerprint(request.method, request.path, request.get_data())
+    return idempotency.KeyClaim(principal().merchant_id, key, fingerprint, render, render_error)
+
+
+def stored_response(stored: idempotency.StoredResponse, replayed: bool) -> Response:
+    """The answer a use case stored under its key (first time or replayed)."""
+    response = Response(stored.body, status=stored.status, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

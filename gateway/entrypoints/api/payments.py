@@ -1,10 +1,10 @@
 """/v1/payments: create, list, confirm, capture and cancel card payments."""
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from gateway.entrypoints.api.base import ApiBlueprint, gateway, principal, require_key
-from gateway.entrypoints.api.idempotency import idempotent
+from gateway.entrypoints.api.idempotency import idempotent, stored_response
 from gateway.entrypoints.api.schemas import Empty, ListQuery, PaymentCapture, PaymentCreate, PaymentList, PaymentOut
 from gateway.domain.payments import CaptureMethod
 from gateway.services import payments
@@ -18,7 +18,7 @@ def _authenticate() -> None:
 
 
 @blp.route("", methods=["POST"])
-@idempotent
+@idempotent(claimed_by_view=PaymentOut)
 @blp.arguments(PaymentCreate)
 @blp.response(200, PaymentOut)
 def create_payment(body):
@@ -33,7 +33,10 @@ def create_payment(body):
         metadata=body.get("metadata"),
         confirmation_device=(body["confirmation"] or {}).get("device"),
     )
-    return payments.create_payment(gateway(), principal().merchant_id, request_)
+    caller = principal()
+    if g.idempotency_key is None:
+        return payments.create_payment(gateway(), caller.merchant_id, request_, fee_rate=caller.fee_rate)
+    return stored_response(*payments.create_payment_once(gateway(), caller.merchant_id, request_, g.idempotency_key, caller.fee_rate))
 
 
 @blp.route("", methods=["GET"])

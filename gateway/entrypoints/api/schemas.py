@@ -137,6 +137,9 @@ class CardOut(Schema):
     last4 = fields.String(attribute="card_last4")
 
 
+_CARD_OUT = CardOut()  # made once: a schema instance is stateless to dump with, and costly to make
+
+
 class PaymentOut(Schema):
     id = fields.String()
     object = fields.Constant("payment")
@@ -151,7 +154,7 @@ class PaymentOut(Schema):
     customer = fields.String(attribute="customer_id", allow_none=True)
     next_action = fields.Dict(allow_none=True, metadata={"description": "With requires_action: the wallet QR payload, deep link and expiry."})
     flagged_reason = fields.String(allow_none=True, metadata={"description": "Set when reconciliation gave up and an operator must look."})
-    card = fields.Function(lambda payment: CardOut().dump(payment) if payment.card_last4 else None)
+    card = fields.Function(lambda payment: _CARD_OUT.dump(payment) if payment.card_last4 else None)
     failure_code = fields.String(allow_none=True)
     failure_message = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
