@@ -27,7 +27,7 @@ class Deployment:
     books: Books
 
     def env(self, **settings: str) -> dict[str, str]:
-        return paygate_env(self.url, self.var_dir, sandbox_latency_ms="0", **settings)
+        return paygate_env(self.url, self.var_dir, **{"sandbox_latency_ms": "0", **settings})
 
     def assert_books_clean(self) -> None:
         """Nothing debited or refunded twice, and `paygate ledger verify` says the ledger is sound."""
