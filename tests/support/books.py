@@ -38,10 +38,13 @@ class Books:
                          "AND b.outcome = 'approved' GROUP BY p.description HAVING count(*) > 1")
 
     def refunded_beyond_debited(self) -> list:
-        """Payments the bank paid back more for than it took (a refund sent twice)."""
-        return self.rows("SELECT payment_id FROM sandbox_bank_transactions WHERE outcome = 'approved' GROUP BY payment_id "
-                         "HAVING sum(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) "
-                         "> sum(CASE WHEN kind = 'debit' THEN amount ELSE 0 END)")
+        """Payments the bank paid back more for than it took (a refund sent twice). The bank
+        books a refund under the refund's id."""
+        return self.rows(
+            "SELECT r.payment_id FROM refunds r JOIN sandbox_bank_transactions b ON b.payment_id = r.id "
+            "AND b.kind = 'refund' AND b.outcome = 'approved' GROUP BY r.payment_id "
+            "HAVING sum(b.amount) > (SELECT coalesce(sum(d.amount), 0) FROM sandbox_bank_transactions d "
+            "WHERE d.payment_id = r.payment_id AND d.kind = 'debit' AND d.outcome = 'approved')")
 
     def stored_payments(self, ids: Iterable[str]) -> dict[str, int]:
         """payment id -> how many rows hold it (1 for every acknowledged payment)."""
