@@ -28,6 +28,7 @@ doubling.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import multiprocessing
 import os
 import queue
@@ -76,7 +77,7 @@ class Tally:
 
     payments: list[str] = field(default_factory=list)
     refunds: list[str] = field(default_factory=list)
-    retries: int = 0
+    retries: Counter = field(default_factory=Counter)  # why requests were retried: "502", "connection cut", ...
     errors: list[str] = field(default_factory=list)
     in_flight_at_kill: list[str] = field(default_factory=list)  # keys still held by the killed gateway
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +105,7 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.launched = time.monotonic()
         for process in [*self.gateways, *self.workers, *self.ingests]:
             process.start()
         config = self.work / f"haproxy-{self.copies}.cfg"
@@ -133,10 +135,10 @@ class Stack:
 
 
 def haproxy_config(port: int, backends: list[int]) -> str:
-    """Round robin over the gateways; a health check every 500 ms; a request whose connection
+    """Round robin over the gateways; a health check every 500 ms (two missed: out); a request whose connection
     fails (a dead gateway) is sent to another one: only then, as it never reached the dead one
     (a POST cut off mid-way is the client's to retry, with its Idempotency-Key)."""
-    servers = "\n".join(f"    server gateway-{n + 1} 127.0.0.1:{backend} check inter 500ms fall 1 rise 2"
+    servers = "\n".join(f"    server gateway-{n + 1} 127.0.0.1:{backend} check inter 500ms fall 2 rise 2"
                         for n, backend in enumerate(backends))
     return f"""global
     maxconn 2000
@@ -145,6 +147,7 @@ defaults
     timeout connect 2s
     timeout client 60s
     timeout server 60s
+    timeout check 2s
     retries 3
     option redispatch
     retry-on conn-failure
@@ -209,7 +212,7 @@ def _until_answered(tally: Tally, method: str, url: str, key: str, body: dict, i
                 tally.errors.append(f"{status} {answer}")
             return None
         with tally.lock:
-            tally.retries += 1
+            tally.retries[str(status) if status else "connection cut"] += 1
         time.sleep(0.2)
     with tally.lock:
         tally.errors.append(f"gave up on {url}")
@@ -236,9 +239,9 @@ def one_run(label: str, copies: int, args, gw: Gateway, env: dict, work: Path, p
         status = lambda: dict(books.rows(  # noqa: E731
             "SELECT i.status, count(*) FROM installments i JOIN installment_plans p ON p.id = i.plan_id "
             "WHERE p.merchant_id = :m AND i.number = 1 GROUP BY i.status", m=merchant.id))
-        all_paid: list[float] = []  # seconds from the workers being up to the last installment paid
+        all_paid: list[float] = []  # seconds from the workers' launch to the last installment paid
         debits = threading.Thread(target=lambda: all_paid.append(wait_for(
-            lambda: status().get("paid", 0) >= args.installments and time.monotonic() - began, 300, 0.1,
+            lambda: status().get("paid", 0) >= args.installments and time.monotonic() - stack.launched, 300, 0.1,
             "installments collected", lambda: str(status()))))
         debits.start()
         until = began + args.seconds
@@ -285,12 +288,12 @@ def report(run: dict, args) -> list[tuple[bool, str]]:
     tally = run["tally"]
     print(f"\n{run['label']}: {run['copies']} gateway(s), {run['copies']} worker(s) per queue, {run['copies']} ingest(s)")
     print(f"  payments  {len(tally.payments):6,} in {run['paying']:.1f} s = {run['payments_per_s']:7.1f}/s   "
-          f"refunds {len(tally.refunds):,} = {run['refunds_per_s']:.1f}/s   client retries {tally.retries}")
+          f"refunds {len(tally.refunds):,} = {run['refunds_per_s']:.1f}/s   client retries {sum(tally.retries.values())} {dict(tally.retries)}")
     if tally.in_flight_at_kill:
         print(f"  requests in flight on the killed gateway, their key still held (409 idempotency_key_in_use): "
               f"{len(tally.in_flight_at_kill)}")
     print(f"  telemetry {run['messages'][0]:6,} messages, stored at {run['messages_per_s']:7.0f}/s (first publish to last commit)")
-    print(f"  debits    {args.installments:6,} installments due, collected at {run['debits_per_s']:7.1f}/s (workers up to last paid)")
+    print(f"  debits    {args.installments:6,} installments due, collected at {run['debits_per_s']:7.1f}/s (workers launched to last paid)")
     expected, rows, distinct = run["messages"]
     return [
         (all(count == 1 for count in run["stored_payments"].values()), f"{run['label']}: {len(tally.payments):,} acknowledged payments, each stored once"),
