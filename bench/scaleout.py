@@ -78,6 +78,7 @@ class Tally:
     payments: list[str] = field(default_factory=list)
     refunds: list[str] = field(default_factory=list)
     retries: Counter = field(default_factory=Counter)  # why requests were retried: "502", "connection cut", ...
+    first_answer: dict[str, str] = field(default_factory=dict)  # the first answer of each cause, to tell who gave it
     errors: list[str] = field(default_factory=list)
     in_flight_at_kill: list[str] = field(default_factory=list)  # keys still held by the killed gateway
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -211,8 +212,10 @@ def _until_answered(tally: Tally, method: str, url: str, key: str, body: dict, i
             with tally.lock:
                 tally.errors.append(f"{status} {answer}")
             return None
+        cause = str(status) if status else "connection cut"
         with tally.lock:
-            tally.retries[str(status) if status else "connection cut"] += 1
+            tally.retries[cause] += 1
+            tally.first_answer.setdefault(cause, str(answer)[:160])
         time.sleep(0.2)
     with tally.lock:
         tally.errors.append(f"gave up on {url}")
@@ -289,6 +292,8 @@ def report(run: dict, args) -> list[tuple[bool, str]]:
     print(f"\n{run['label']}: {run['copies']} gateway(s), {run['copies']} worker(s) per queue, {run['copies']} ingest(s)")
     print(f"  payments  {len(tally.payments):6,} in {run['paying']:.1f} s = {run['payments_per_s']:7.1f}/s   "
           f"refunds {len(tally.refunds):,} = {run['refunds_per_s']:.1f}/s   client retries {sum(tally.retries.values())} {dict(tally.retries)}")
+    for cause, answer in tally.first_answer.items():
+        print(f"    first {cause} answer: {answer}")
     if tally.in_flight_at_kill:
         print(f"  requests in flight on the killed gateway, their key still held (409 idempotency_key_in_use): "
               f"{len(tally.in_flight_at_kill)}")

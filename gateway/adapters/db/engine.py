@@ -48,19 +48,28 @@ def _discard_connections_the_server_closed(dbapi_connection, _record, _proxy) ->
         raise DisconnectionError("the server closed this pooled connection")
 
 
+# SQLSTATEs of a server going away: class 08 (connection exception), and a shutdown or a
+# crash restart terminating the session, or a server still starting.
+_SERVER_GONE = ("57P01", "57P02", "57P03")
+
+
 def _treat_lost_server_as_disconnect(context) -> None:
     """psycopg's dialect calls an error a disconnect only when the connection object says so; a
     refused connect or a server shutting down mid-statement is one too. A disconnect invalidates
     the connection and every other one pooled before it (SQLAlchemy's pool-wide invalidation),
     so no later request is handed a dead connection."""
-    if isinstance(context.sqlalchemy_exception, OperationalError) and not context.is_disconnect:
+    if context.is_disconnect or not isinstance(context.sqlalchemy_exception, OperationalError):
+        return
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    # No SQLSTATE: no server answered at all (refused, reset, closed mid-read).
+    if sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE:
         context.is_disconnect = True
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """True for an error meaning the database could not be reached or went away mid-request (a
     retry later may succeed), as opposed to a bug or bad data."""
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _sqlite_engine(url: str) -> Engine:
