@@ -74,6 +74,13 @@ def database_url(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def var_dir(tmp_path_factory):
+    """The session's local state (vault keys above all): one for the integration and fuzz tests,
+    whose workers may read each other's cards in the shared PostgreSQL database."""
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
 def postgres_database_url(request):
     """A migrated PostgreSQL-only database (for row locks / concurrency), separate from database_url."""
     return _migrated_postgres_database(request)

@@ -8,7 +8,9 @@ from gateway.adapters.db.models import Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock
 from gateway.domain.clock import ClockCannotGoBack, offset_to_reach
 from gateway.domain.errors import InvalidRequest
+from gateway.adapters.db.lookup import owned
 from gateway.services.payments import PaymentPorts, apply_callback, get_payment
+from gateway.services.read_models import PaymentView
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,18 @@ def reset_clock(clock: SandboxClock) -> ClockView:
     return show_clock(clock)
 
 
-def bank_sends_callback(gw: PaymentPorts, merchant_id: str, payment_id: str) -> Payment:
+def bank_sends_callback(gw: PaymentPorts, merchant_id: str, payment_id: str) -> PaymentView:
     """The sandbox bank sends its signed callback about a debit now (a bank that answers
     asynchronously would in its own time); it goes through the same checks as one from outside."""
-    payment = get_payment(gw, merchant_id, payment_id)
-    if payment.wallet_provider is not None:
+    with gw.db.unit_of_work() as session:  # the connector is the gateway's business, not the read model's
+        payment = owned(session, Payment, merchant_id, payment_id, "payment")
+        wallet_provider, connector_name = payment.wallet_provider, payment.connector
+    if wallet_provider is not None:
         raise InvalidRequest("not_a_bank_debit", "This payment was not sent to a bank.", "payment")
-    connector = gw.connector(payment.connector)
-    body, signature = connector.signed_callback(payment.id)
+    connector = gw.connector(connector_name)
+    callback = connector.signed_callback(payment_id)
+    if callback is None:
+        raise InvalidRequest("no_bank_debit", "The bank holds no debit for this payment yet.", "payment")
+    body, signature = callback
     apply_callback(gw, connector.name, body, {"Bank-Signature": signature})
     return get_payment(gw, merchant_id, payment_id)

@@ -37,11 +37,6 @@ def make_gateway(database_url: str, var_dir, base_clock=None, **overrides) -> Ga
 
 
 @pytest.fixture(scope="session")
-def var_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("var")
-
-
-@pytest.fixture(scope="session")
 def gateway(database_url, var_dir):
     gw = make_gateway(database_url, var_dir)
     yield gw

@@ -193,12 +193,15 @@ class SandboxAcquirer:
 
     # ---- callbacks --------------------------------------------------------------------------
 
-    def signed_callback(self, payment_id: str) -> tuple[bytes, str]:
-        """The callback this bank sends about a debit: its body and `Bank-Signature` header."""
+    def signed_callback(self, payment_id: str) -> tuple[bytes, str] | None:
+        """The callback this bank sends about a debit: its body and `Bank-Signature` header (None:
+        the bank holds no debit for that payment, so it has nothing to say)."""
         with self.db.unit_of_work() as session:
             row = session.execute(
                 select(SandboxBankTransaction).where(SandboxBankTransaction.payment_id == payment_id, SandboxBankTransaction.kind == "debit")
-            ).scalar_one()
+            ).scalar_one_or_none()
+        if row is None:
+            return None
         body = json.dumps(
             {
                 "payment_id": row.payment_id,

@@ -10,6 +10,7 @@ blp = ApiBlueprint("metrics", __name__, description="Prometheus metrics (keep it
 
 
 @blp.route("/metrics", methods=["GET"])
+@blp.doc(security=[])  # scraped by Prometheus without a key; haproxy keeps it off the public side
 @blp.doc(responses={"200": {"description": "Every metric, in the Prometheus text format (all gunicorn workers summed).",
                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def scrape():

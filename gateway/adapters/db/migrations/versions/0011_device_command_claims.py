@@ -1,12 +1,12 @@
 """device commands: a claim lease, so the relay publishes outside any transaction
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0014'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
