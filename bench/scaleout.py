@@ -28,6 +28,7 @@ doubling.
 from __future__ import annotations
 
 import argparse
+from http.client import HTTPException
 from collections import Counter
 import multiprocessing
 import os
@@ -198,8 +199,8 @@ def _until_answered(tally: Tally, method: str, url: str, key: str, body: dict, i
     for _attempt in range(30):
         try:
             status, _, answer = http(method, url, key, body, idempotency_key=idempotency_key, timeout=30)
-        except OSError as failed:
-            status, answer = None, {"error": str(failed)}
+        except (OSError, HTTPException) as failed:  # cut off, mid-response too: same request, same key
+            status, answer = None, {"error": repr(failed)}
         if status == 200:
             return answer
         if status == 409 and answer.get("error", {}).get("code") == "idempotency_key_in_use":
