@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Api as SmorestApi
+from sqlalchemy.exc import DBAPIError
 
 from gateway.entrypoints.api import balance, banks, customers, health, installments, metrics, observability, payments, refunds, tokens
 from gateway.entrypoints.api import credit as credit_api
@@ -17,7 +18,8 @@ from gateway.entrypoints.api.openapi_errors import ErrorResponsesPlugin
 from gateway.entrypoints.api.rate_limits import build_limiter
 from gateway.entrypoints.api.schemas import ErrorOut
 from gateway.config import Settings
-from gateway.domain.errors import DomainError
+from gateway.domain.errors import DomainError, ServiceUnavailable
+from gateway.adapters.db.engine import database_unavailable
 from gateway.bootstrap import Gateway
 from gateway.observability import logs
 from gateway.web import init_web
@@ -35,6 +37,14 @@ class Paygate(Flask):
         # The error handler (entrypoints/api/errors.py) logs an unhandled exception, once; Flask
         # would log it a second time here.
         pass
+
+
+def _outage_or_error(exc: DBAPIError):
+    """A database that is down (or restarting) is a 503 with Retry-After, not a 500: the request
+    did nothing, and the pool has already dropped the dead connections, so a retry may succeed."""
+    if database_unavailable(exc):
+        return error_response(ServiceUnavailable("The database is unavailable; retry shortly."))
+    return error_response(exc)
 
 
 def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Flask:
@@ -73,6 +83,7 @@ def create_app(config: dict | None = None, gateway: Gateway | None = None) -> Fl
         api.register_blueprint(banks.sandbox)
         api.register_blueprint(sandbox_api.blp)
     app.register_error_handler(DomainError, error_response)
+    app.register_error_handler(DBAPIError, _outage_or_error)
     limiter = build_limiter(app, settings)
     init_web(app, gw, limiter)
     app.wsgi_app = EdgeGuard(app.wsgi_app, settings.max_body_bytes)

@@ -49,3 +49,15 @@ class IdempotencyError(DomainError):
 
     status = 422
     type = "idempotency_error"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (the database) is down for now: nothing was done, the same request may be
+    retried after `retry_after` seconds."""
+
+    status = 503
+    type = "api_error"
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__("service_unavailable", message)
+        self.retry_after = retry_after

@@ -114,10 +114,21 @@ class Server:
 
 
 class PostgresServer(Server):
+    pg_ctl: Callable[..., None]  # pg_ctl with these arguments, on this server's data directory
+    options: str  # the server options it was started with
+
     @property
     def url(self) -> str:
         """Admin SQLAlchemy URL (trust auth, user postgres)."""
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/postgres"
+
+    def shut_down(self, mode: str = "fast") -> None:
+        """Stop the server as a restart does ("fast": clients are told and disconnected), keeping
+        its data; `start_again` brings it back on the same port."""
+        self.pg_ctl("-m", mode, "-w", "stop")
+
+    def start_again(self) -> None:
+        self.pg_ctl("-l", os.path.join(self.workdir, "postgres.log"), "-o", self.options, "-w", "-t", "30", "start")
 
 
 def _find_postgres_bindir() -> str | None:
@@ -186,15 +197,15 @@ def start_postgres(bindir: str | None = None) -> PostgresServer:
                        capture_output=True, cwd=workdir)
 
     server = PostgresServer(HOST, port, workdir, stop_process)
+    server.pg_ctl = lambda *args: _run(run_as + [pg_ctl, "-D", datadir, *args], cwd=workdir)
+    server.options = (f"-c listen_addresses={HOST} -c port={port} -c unix_socket_directories={workdir}"
+                      " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     try:
         # --no-sync and fsync=off: a test cluster need not survive a power cut, and it is faster.
         _run(run_as + [os.path.join(bindir, "initdb"), "-D", datadir, "-U", "postgres",
                        "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], cwd=workdir)
-        options = (f"-c listen_addresses={HOST} -c port={port} -c unix_socket_directories={workdir}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         # -w: pg_ctl returns once the server accepts connections (or fails after -t seconds).
-        _run(run_as + [pg_ctl, "-D", datadir, "-l", logfile, "-o", options, "-w", "-t", "30",
-                       "start"], cwd=workdir)
+        server.start_again()
     except BaseException as exc:
         log = _tail(logfile)
         server.stop()

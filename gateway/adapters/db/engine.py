@@ -1,6 +1,7 @@
 """Engines and units of work, the same code on SQLite (WAL) and PostgreSQL (psycopg 3)."""
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -26,9 +28,48 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # No pre-ping: it costs a round trip on every transaction (a third of a payment's time here).
-    # Connections are recycled instead; a transaction that meets a dead one rolls back, and a
-    # payment left waiting for its recorded answer is settled by reconciliation.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
+    # A pooled connection the server closed is found without one instead (see
+    # _discard_connections_the_server_closed), and any disconnect still met invalidates the pool.
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True)
+    event.listen(engine, "checkout", _discard_connections_the_server_closed)
+    event.listen(engine, "handle_error", _treat_lost_server_as_disconnect)
+    return engine
+
+
+def _discard_connections_the_server_closed(dbapi_connection, _record, _proxy) -> None:
+    """An idle pooled connection has nothing to read: if its socket is readable, the server sent
+    its goodbye (a restart's "terminating connection") or closed it. A poll of the socket, no round
+    trip; raising DisconnectionError makes the pool drop it and check out a fresh one."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):  # already closed on our side
+        readable = True
+    if readable:
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+# SQLSTATEs of a server going away: class 08 (connection exception), and a shutdown or a
+# crash restart terminating the session, or a server still starting.
+_SERVER_GONE = ("57P01", "57P02", "57P03")
+
+
+def _treat_lost_server_as_disconnect(context) -> None:
+    """psycopg's dialect calls an error a disconnect only when the connection object says so; a
+    refused connect or a server shutting down mid-statement is one too. A disconnect invalidates
+    the connection and every other one pooled before it (SQLAlchemy's pool-wide invalidation),
+    so no later request is handed a dead connection."""
+    if context.is_disconnect or not isinstance(context.sqlalchemy_exception, OperationalError):
+        return
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    # No SQLSTATE: no server answered at all (refused, reset, closed mid-read).
+    if sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE:
+        context.is_disconnect = True
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for an error meaning the database could not be reached or went away mid-request (a
+    retry later may succeed), as opposed to a bug or bad data."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -35,7 +35,11 @@ def render(status: int, type_: str, code: str, message: str, param: str | None =
 def error_response(exc: BaseException) -> Response:
     """Any exception a request may raise, as the one error object."""
     if isinstance(exc, DomainError):
-        return render(exc.status, exc.type, exc.code, exc.message, exc.param)
+        response = render(exc.status, exc.type, exc.code, exc.message, exc.param)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, HTTPException):
         return _http_error(exc)
     # The one log line of an unhandled error (Flask's own is switched off); the engine hides SQL

@@ -5,7 +5,8 @@ them by hand.
 Every answer that is not a success is the one error object (`ErrorOut`). Which statuses an
 operation can give follows from what it is:
 - any request: 400 (bad input, refused at the edge or by its schema), 414/431 (over-long path or
-  header), 429 (rate limited), 500 (a bug, logged);
+  header), 429 (rate limited), 500 (a bug, logged), 503 (the database is unreachable for now:
+  nothing was done, retry after `Retry-After` seconds);
 - an authenticated one: 401 (no or bad key), 403 (a key of the wrong kind, a missing consent),
   404 (an id it names, in the path, a cursor or the body, is none of this merchant's);
 - one with a body: 413 (over the body limit);
@@ -32,6 +33,7 @@ ERROR_DESCRIPTIONS = {
     429: "Rate limited: wait `Retry-After` seconds.",
     431: "A header is longer than the limit.",
     500: "An unexpected error; it has been logged.",
+    503: "The database is unreachable for now; nothing was done: retry after `Retry-After` seconds.",
 }
 
 _WRITES = {"post", "put", "patch", "delete"}
@@ -39,7 +41,7 @@ _WRITES = {"post", "put", "patch", "delete"}
 
 def error_statuses(method: str, path: str, operation: dict) -> set[int]:
     """The error statuses of one operation, by the rules in the module docstring."""
-    statuses = {400, 414, 429, 431, 500}
+    statuses = {400, 414, 429, 431, 500, 503}
     if operation.get("security") != []:
         statuses |= {401, 403, 404}
     if "requestBody" in operation:
