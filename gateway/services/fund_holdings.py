@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db.fund_models import Fund, FundHolderIncome, FundHolding, FundMovement, FundRedemption, FundSubscription
 from gateway.domain import fund as rules
 from gateway.domain.clock import beijing_date
-from gateway.domain.errors import Conflict
+from gateway.domain.errors import Conflict, InvalidRequest
 from gateway.services.customers import owned_customer
 from gateway.services.fund_orders import fast_used
 from gateway.services.read_models import HoldingView, Statement, StatementLine
@@ -52,7 +52,7 @@ def statements(gw: StoragePorts, merchant_id: str, customer_id: str, month: str)
     redemption and day's income, and the closing balance (opening + the lines)."""
     first, last = rules.month_bounds(month)
     if first > beijing_date(gw.clock()):
-        raise Conflict("month_in_future", f"{month} has not begun.", "month")
+        raise InvalidRequest("month_in_future", f"{month} has not begun.", "month")
     with gw.db.unit_of_work() as session:
         owned_customer(session, merchant_id, customer_id)
         rows = session.execute(
