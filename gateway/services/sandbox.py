@@ -4,11 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.adapters.db.models import Payment
 from gateway.adapters.db.sandbox_clock import SandboxClock
 from gateway.domain.clock import ClockCannotGoBack, offset_to_reach
 from gateway.domain.errors import InvalidRequest
-from gateway.adapters.db.lookup import owned
 from gateway.services.payments import PaymentPorts, apply_callback, get_payment
 from gateway.services.read_models import PaymentView
 
@@ -49,7 +47,7 @@ def bank_sends_callback(gw: PaymentPorts, merchant_id: str, payment_id: str) -> 
     """The sandbox bank sends its signed callback about a debit now (a bank that answers
     asynchronously would in its own time); it goes through the same checks as one from outside."""
     with gw.db.unit_of_work() as session:  # the connector is the gateway's business, not the read model's
-        payment = owned(session, Payment, merchant_id, payment_id, "payment")
+        payment = gw.payment_store(session).owned(merchant_id, payment_id)
         wallet_provider, connector_name = payment.wallet_provider, payment.connector
     if wallet_provider is not None:
         raise InvalidRequest("not_a_bank_debit", "This payment was not sent to a bank.", "payment")

@@ -86,6 +86,8 @@ def test_a_friday_evening_subscription_earns_from_tuesday_and_comes_back_fast_an
     statement = shop.get(f"/v1/customers/{customer['id']}/fund_statements?month=2026-12").json["data"][0]
     assert (statement["opening"], statement["subscriptions"], statement["redemptions"], statement["income"]) == (0, 500_000, 400_000, sum(expected))
     assert statement["closing"] == units - 400_000
+    future = shop.get(f"/v1/customers/{customer['id']}/fund_statements?month=2099-01")
+    assert (future.status_code, future.json["error"]["code"]) == (400, "month_in_future")
     assert [line["amount"] for line in statement["lines"] if line["kind"] == "income"] == [e for e in expected if e]
     assert verify(shop.gw).ok
 
