@@ -162,12 +162,22 @@ def complete(gw: IdempotencyPorts, merchant_id: str, key: str, response: StoredR
         complete_in(session, merchant_id, key, response)
 
 
+# The key done, replaying `response`: its SET clause fixed, so that it can also run inside
+# another statement (gateway/services/payment_store.py settles a payment and completes its key in one).
+COMPLETE_KEY = _UPDATE_KEY.values(
+    state=KeyState.COMPLETED.value, phase=Phase.DONE.value, locked_until=None,
+    response_status=bindparam("k_status", type_=_keys.c.response_status.type), response_body=bindparam("k_body", type_=_keys.c.response_body.type),
+)
+
+
+def completion(merchant_id: str, key: str, response: StoredResponse) -> dict:
+    """The parameters of COMPLETE_KEY."""
+    return {"b_merchant": merchant_id, "b_key": key, "k_status": response.status, "k_body": response.body}
+
+
 def complete_in(session: Session, merchant_id: str, key: str, response: StoredResponse) -> None:
     """Store the response in the caller's transaction: the key is done and replays it."""
-    session.connection().execute(_UPDATE_KEY, {
-        "b_merchant": merchant_id, "b_key": key, "state": KeyState.COMPLETED.value, "phase": Phase.DONE.value,
-        "locked_until": None, "response_status": response.status, "response_body": response.body,
-    })
+    session.connection().execute(COMPLETE_KEY, completion(merchant_id, key, response))
 
 
 def purge_expired(gw: IdempotencyPorts) -> int:

@@ -380,10 +380,9 @@ def _settled_at_once(gw: PaymentPorts, payment: Payment, result: ConnectorResult
         return False
 
     def write(settled: Payment, session: Session) -> None:
-        if not gw.payment_store(session).settle_processing(settled, gw.clock()):
+        key_response = None if key is None else (key.key, key.render(PaymentView.from_row(settled)))
+        if not gw.payment_store(session).settle_processing(settled, gw.clock(), key_response):
             raise _MovedMeanwhile(settled.id)
-        if key is not None:
-            idempotency.complete_in(session, settled.merchant_id, key.key, key.render(PaymentView.from_row(settled)))
 
     try:
         with gw.db.unit_of_work() as session:

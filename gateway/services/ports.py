@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from gateway.adapters.vault import DataKey
 from gateway.config import Settings
 from gateway.domain.banks import Bank
 from gateway.domain.ledger import JournalEntry
+
+if TYPE_CHECKING:  # services/idempotency.py imports this module
+    from gateway.services.idempotency import StoredResponse
 
 # The time every use case sees (the sandbox clock in test mode). Called, never stored.
 Clock = Callable[[], datetime]
@@ -126,9 +129,10 @@ class PaymentStore(Protocol):
         merchant's or already used (nothing changed)."""
         ...
 
-    def settle_processing(self, payment: Payment, now: datetime) -> bool:
+    def settle_processing(self, payment: Payment, now: datetime, key_response: tuple[str, StoredResponse] | None = None) -> bool:
         """Write the outcome held in `payment` (a row not attached to this unit of work) if the
-        payment is still processing; False if something else moved it first (nothing written)."""
+        payment is still processing, with, given (key, response), the payment's Idempotency-Key
+        completed; False if something else moved it first (nothing written)."""
         ...
 
     def card_token(self, token_id: str) -> CardToken: ...

@@ -134,6 +134,18 @@ class Database:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection for writes that need no transaction around them, each statement durable
+        on its own: on PostgreSQL in autocommit (no BEGIN and COMMIT round trips); on SQLite, one
+        transaction committed at the end (its lock serialises writers anyway)."""
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                yield connection.execution_options(isolation_level="AUTOCOMMIT")
+                return
+            yield connection
+            connection.commit()
+
     def reachable(self) -> str | None:
         """None when the database answers a trivial query, else what went wrong."""
         try:

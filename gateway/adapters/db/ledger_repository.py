@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
@@ -17,16 +17,23 @@ from gateway.observability.metrics import count_ledger_transaction
 # Built once (every capture sends them): building a statement and its cache key on each call
 # cost more than sending it.
 _INSERT_TRANSACTION = insert(LedgerTransaction.__table__).returning(LedgerTransaction.__table__.c.id)
-_LOCK_ACCOUNTS = (
-    select(LedgerAccount.__table__.c.id).where(LedgerAccount.__table__.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(LedgerAccount.__table__.c.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE (see post)
-)
 _INSERT_POSTINGS = insert(LedgerPosting.__table__)
-# PostgreSQL: every balance of an entry moved in one statement, from two arrays.
-_MOVE_BALANCES = text(
-    "UPDATE ledger_accounts AS a SET balance = a.balance + m.delta"
-    " FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS m(account_id, delta)"
-    " WHERE a.id = m.account_id RETURNING a.id, a.balance"
+# PostgreSQL: the whole entry in one statement (one round trip): the transaction, its postings,
+# and every balance it moves. The balance rows are locked in one global order (by id) so that
+# concurrent entries never deadlock: `locked` hands its rows to the UPDATE sorted, each locked as
+# it is handed over, whichever join the planner picks. FOR NO KEY UPDATE, the lock the UPDATE
+# takes anyway: unlike FOR UPDATE it does not wait for the key-share locks that the postings'
+# foreign keys take on the same rows in concurrent entries. The rows are shared (every capture
+# moves the platform's fee account) and stay locked until the commit: post entries last.
+_POST_ENTRY = text(
+    "WITH tx AS (INSERT INTO ledger_transactions (kind, reference, created_at) VALUES (:kind, :reference, :created_at) RETURNING id),"
+    " posted AS (INSERT INTO ledger_postings (transaction_id, account_id, amount)"
+    "  SELECT tx.id, line.account_id, line.amount FROM tx,"
+    "  unnest(CAST(:line_accounts AS bigint[]), CAST(:line_amounts AS bigint[])) WITH ORDINALITY AS line(account_id, amount, n) ORDER BY line.n),"
+    " locked AS MATERIALIZED (SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE ledger_accounts AS a SET balance = a.balance + m.delta"
+    " FROM locked JOIN unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS m(account_id, delta) ON m.account_id = locked.id"
+    " WHERE a.id = locked.id RETURNING (SELECT id FROM tx), a.id, a.balance"
 )
 
 
@@ -39,8 +46,6 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     clock = session.info.get("clock")
     at = as_utc(at or (clock() if clock else utcnow()))  # SQLite keeps the wall time only: store UTC
     connection = session.connection()
-    accounts = LedgerAccount.__table__
-    transaction_id = connection.execute(_INSERT_TRANSACTION, {"kind": entry.kind, "reference": entry.reference, "created_at": at}).scalar_one()
     deltas: dict[int, int] = {}
     specs: dict[int, AccountSpec] = {}
     lines = []
@@ -48,31 +53,39 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
         account_id = _account_ids.get(session, line.account)
         deltas[account_id] = deltas.get(account_id, 0) + line.amount
         specs[account_id] = line.account
-        lines.append({"transaction_id": transaction_id, "account_id": account_id, "amount": line.amount})
-    connection.execute(_INSERT_POSTINGS, lines)
-    # Lock the balance rows in one global order (by id) so concurrent entries never deadlock,
-    # then move them all in one statement. Last: the rows are shared (every capture moves the
-    # platform's fee account) and stay locked until the commit. FOR NO KEY UPDATE, the lock the
-    # UPDATE takes anyway: unlike FOR UPDATE it does not wait for the key-share locks that the
-    # postings' foreign keys (inserted above) take on the same rows in concurrent entries.
+        lines.append((account_id, line.amount))
     ordered = sorted(deltas)
+    transaction = {"kind": entry.kind, "reference": entry.reference, "created_at": at}
     if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_ACCOUNTS, {"ids": ordered})
-        balances = connection.execute(_MOVE_BALANCES, {"ids": ordered, "deltas": [deltas[account_id] for account_id in ordered]}).all()
-    else:  # SQLite has no VALUES list to update from; its write lock already serialises writers
-        balances = [
-            row for account_id in ordered
-            for row in connection.execute(
-                update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + deltas[account_id])
-                .returning(accounts.c.id, accounts.c.balance)
-            ).all()
-        ]
+        moved = connection.execute(_POST_ENTRY, transaction | {
+            "line_accounts": [account_id for account_id, _ in lines], "line_amounts": [amount for _, amount in lines],
+            "ids": ordered, "deltas": [deltas[account_id] for account_id in ordered],
+        }).all()
+        transaction_id = moved[0][0] if moved else None
+        balances = [(account_id, balance) for _, account_id, balance in moved]
+    else:  # SQLite: no data-modifying WITH; its write lock already serialises writers
+        transaction_id, balances = _post_statement_by_statement(connection, transaction, lines, ordered, deltas)
     if len(balances) != len(ordered):
         raise LedgerError("account_missing", f"entry {entry.reference}: {len(ordered) - len(balances)} account(s) not found")
     for account_id, balance in balances:
         specs[account_id].check(balance)
     count_ledger_transaction(session, entry.kind)
     return transaction_id
+
+
+def _post_statement_by_statement(connection, transaction: dict, lines: list[tuple[int, int]], ordered: list[int],
+                                 deltas: dict[int, int]) -> tuple[int, list[tuple[int, int]]]:
+    accounts = LedgerAccount.__table__
+    transaction_id = connection.execute(_INSERT_TRANSACTION, transaction).scalar_one()
+    connection.execute(_INSERT_POSTINGS, [{"transaction_id": transaction_id, "account_id": account_id, "amount": amount} for account_id, amount in lines])
+    balances = [
+        tuple(row) for account_id in ordered
+        for row in connection.execute(
+            update(accounts).where(accounts.c.id == account_id).values(balance=accounts.c.balance + deltas[account_id])
+            .returning(accounts.c.id, accounts.c.balance)
+        ).all()
+    ]
+    return transaction_id, balances
 
 
 class _AccountIds:
