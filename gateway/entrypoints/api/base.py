@@ -19,6 +19,11 @@ class ApiParser(FlaskParser):
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = ApiParser()
 
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, with a schema class made an instance once, here: webargs builds a
+        schema given as a class anew for every request (a deep copy of all its fields)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
 
 class Unauthenticated(DomainError):
     status = 401
