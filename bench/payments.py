@@ -16,7 +16,7 @@ and prints requests, req/s, p50/p99 latency, errors, the ratio payments/s / bare
 0.5), where the two cores went, and correctness checks on the database. It stops gunicorn and
 drops the database at the end, whatever happens. `--workers 2,3,4` first runs short sweeps of
 both phases per worker count and keeps the best for both. `--profile` profiles the payment
-phase in one worker (pyinstrument, /tmp/tv/bin/pip install pyinstrument) and prints where a
+phase in one worker (pyinstrument, .venv/bin/pip install pyinstrument) and prints where a
 payment's time goes, with the SQL it sends.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
         try:
             import pyinstrument  # noqa: F401
         except ImportError:
-            sys.exit("--profile needs pyinstrument: /tmp/tv/bin/pip install pyinstrument")
+            sys.exit("--profile needs pyinstrument: .venv/bin/pip install pyinstrument")
     with tempfile.TemporaryDirectory(prefix="paygate-bench-") as tmp, bench_database() as url:
         tmp = Path(tmp)
         env = os.environ | {
@@ -156,10 +156,11 @@ class Bench:
 
     def measured(self, server: subprocess.Popen, spec: dict, duration: float) -> dict:
         backends = bench_backends(self.env["PAYGATE_DATABASE_URL"])
-        before, own_before = cpu_snapshot(server.pid), process_ticks(backends)
+        before, own_before, wal_before = cpu_snapshot(server.pid), process_ticks(backends), wal_position(self.env["PAYGATE_DATABASE_URL"])
         result = self.drive(spec, duration)
         result["cpu"] = cpu_use(before, cpu_snapshot(server.pid), result["cpu_seconds"])
         result["own_postgres_ms"] = 1000 * (process_ticks(backends) - own_before) / os.sysconf("SC_CLK_TCK") / max(result["requests"], 1)
+        result["wal_bytes"] = (wal_position(self.env["PAYGATE_DATABASE_URL"]) - wal_before) / max(result["requests"], 1)
         return result
 
     def tokens(self, count: int) -> list[str]:
@@ -217,6 +218,9 @@ def report(bench: Bench, workers: int, results: tuple, args) -> None:
     print(f"PostgreSQL CPU per request, the bench database's backends only: bare {bare['own_postgres_ms']:.2f} ms,"
           f" payment {pay['own_postgres_ms']:.2f} ms; payment / bare {pg_ratio:.1f} (goal <= {PG_CPU_GOAL:g}:"
           f" {'met' if pg_ratio <= PG_CPU_GOAL else 'NOT met'})")
+    # What PostgreSQL's CPU follows: the rows and index entries a request writes, and its commits.
+    print(f"WAL written per request (whole server): bare {bare['wal_bytes']:,.0f} bytes, payment {pay['wal_bytes']:,.0f} bytes"
+          f" ({pay['wal_bytes'] / max(bare['wal_bytes'], 1):.1f}x)")
     print(f"load average during the run (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if pay["out_of_tokens"]:
         print("WARNING: the payment phase ran out of tokens and ended early")
@@ -300,7 +304,7 @@ def print_profile(directory: Path) -> None:
     print(f"\nprofile of one worker, {n} payments: {1000 * session.duration / n:.2f} ms wall and "
           f"{1000 * session.cpu_time / n:.2f} ms CPU per payment in the worker;")
     print(f"per payment: {(sum(c for c, _ in statements.values()) - commits) / n:.1f} SQL statements, "
-          f"{commits / n:.1f} commits (transactions), {sql['checkouts'] / n:.1f} pool checkouts (each with a pre-ping round trip)")
+          f"{commits / n:.1f} commits (transactions), {sql['checkouts'] / n:.1f} pool checkouts")
     print(f"{'per payment':>11} {'avg ms':>7} {'% wall':>6}  SQL")
     for key, (count, seconds) in sorted(statements.items(), key=lambda kv: -kv[1][1]):
         print(f"{count / n:>11.1f} {1000 * seconds / count:>7.3f} {100 * seconds / session.duration:>6.1f}  {key}")
@@ -338,6 +342,13 @@ def bench_backends(url: str) -> list[int]:
     with psycopg.connect(url, autocommit=True) as connection:
         return [pid for (pid,) in connection.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()]
+
+
+def wal_position(url: str) -> int:
+    """Where the server's write-ahead log is, in bytes: what a phase wrote is the difference (the
+    whole server's; nothing else writes much here during a run)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        return int(connection.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
 
 
 def process_ticks(pids: list[int]) -> int:

@@ -8,7 +8,7 @@
 
 Both are written to <dir> when the worker exits (gunicorn stopped with SIGTERM) and read back
 by the bench. pyinstrument is not a project
-dependency; install it next to the gateway's: `/tmp/tv/bin/pip install pyinstrument`.
+dependency; install it next to the gateway's: `.venv/bin/pip install pyinstrument`.
 """
 from __future__ import annotations
 

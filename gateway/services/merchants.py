@@ -93,6 +93,6 @@ def authenticate(gw: MerchantPorts, presented_key: str) -> Principal | None:
     if not presented_key.startswith((SECRET_PREFIX, PUBLISHABLE_PREFIX)):
         return None
     # Read on every request (never cached: a revoked key stops at once), with the merchant's rate.
-    with gw.db.read() as connection:
+    with gw.db.autocommit() as connection:
         row = connection.execute(_KEY_LOOKUP, {"key_hash": gw.vault.index("api_key", presented_key)}).first()
     return Principal(row.merchant_id, row.kind, row.discount_rate) if row else None

@@ -126,19 +126,11 @@ class Database:
             hook()
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for a read that needs no transaction of its own (one statement): on
-        PostgreSQL in autocommit, so it costs one round trip instead of BEGIN, it and COMMIT."""
-        with self.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
-
-    @contextmanager
     def autocommit(self) -> Iterator[Connection]:
-        """A connection for writes that need no transaction around them, each statement durable
-        on its own: on PostgreSQL in autocommit (no BEGIN and COMMIT round trips); on SQLite, one
-        transaction committed at the end (its lock serialises writers anyway)."""
+        """A connection for one read, or for writes that need no transaction around them, each
+        statement on its own: on PostgreSQL in autocommit, so a statement costs one round trip
+        instead of BEGIN, it and COMMIT; on SQLite one transaction, committed at the end (its
+        lock serialises writers anyway)."""
         with self.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")
