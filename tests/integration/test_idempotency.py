@@ -139,3 +139,38 @@ def _wait_until(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+def test_an_answer_recorded_meanwhile_is_not_booked_again_and_the_key_replays_it(shop, monkeypatch):
+    """The bank's approval reaches the payment by another path (a callback, reconciliation) while
+    the request that asked is still on its way back: the request's own settling write finds the
+    payment moved, books nothing more, and stores the payment as it is under its key."""
+    from sqlalchemy import func, select
+
+    from gateway.adapters.db.models import Event, LedgerTransaction
+    from gateway.services import payments
+    from gateway.services.ledger import verify
+
+    connector = shop.gw.connector("sandbox_big_four")
+    real = connector.authorize
+
+    def answered_twice(request):
+        result = real(request)
+        payments.record_result(shop.gw, shop.id, request.payment_id, result)  # the other path, first
+        return result
+
+    monkeypatch.setattr(connector, "authorize", answered_twice)
+    body = {"amount": 4_321, "currency": "CNY", "payment_method": shop.token(), "confirm": True}
+    first = shop.post("/v1/payments", body, idempotency_key="moved-meanwhile")
+    monkeypatch.setattr(connector, "authorize", real)
+    replay = shop.post("/v1/payments", body, idempotency_key="moved-meanwhile")
+
+    assert first.status_code == 200 and first.json["status"] == "succeeded"
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json == first.json
+    payment_id = first.json["id"]
+    with shop.gw.db.unit_of_work() as session:
+        captures = session.execute(select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.reference == payment_id)).scalar_one()
+        events = [e.type for e in session.execute(select(Event).where(Event.merchant_id == shop.id)).scalars() if e.data["id"] == payment_id]
+    assert captures == 1
+    assert events == ["payment.succeeded"]
+    assert verify(shop.gw).ok

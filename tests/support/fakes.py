@@ -75,7 +75,6 @@ class InMemoryPayments:
         self.discount_rates: dict[str, Decimal] = {}
         self.entries: list[JournalEntry] = []
         self.events: list[tuple[str, str]] = []  # (payment id, its status when the event was recorded)
-        self.completed_keys: dict[str, object] = {}  # Idempotency-Key -> the response stored with the settled payment
 
     def add(self, row) -> None:
         if isinstance(row, Payment):
@@ -106,9 +105,8 @@ class InMemoryPayments:
         return token
 
     def settle_processing(self, payment: Payment, now: datetime, key_response=None) -> bool:
-        # The fake holds the very object the use case changed: it is written already.
-        if key_response is not None:
-            self.completed_keys[key_response[0]] = key_response[1]
+        # The fake holds the very object the use case changed: it is written already. It keeps no
+        # Idempotency-Keys (the use cases on fakes run without one).
         return payment.id in self.payments
 
     def card_token(self, token_id: str) -> CardToken:

@@ -101,9 +101,10 @@ class SandboxAcquirer:
         closed = self._closed()
         if closed:
             return [closed] * len(requests)
-        # No transaction around the read and the write (a round trip each, no BEGIN or COMMIT):
-        # the simulator does not lock a card's day between them, so two debits racing on one card
-        # may both pass its daily limit; the sandbox accepts that for speed.
+        # No transaction around the read and the write: no BEGIN and COMMIT round trips. Nothing
+        # is lost by it, as a card's day was never locked between the two (on PostgreSQL two
+        # debits racing on one card can both pass its daily limit, with or without a transaction;
+        # on SQLite this is still one write-locked transaction). The booking is one statement.
         with self.db.autocommit() as connection:
             fingerprints = {request.card.pan: self._fingerprint(request.card.pan) for request in requests}
             spent = dict(connection.execute(_SPENT_TODAY, {"fingerprints": list(set(fingerprints.values())), "bank_date": self._bank_date()}).all())

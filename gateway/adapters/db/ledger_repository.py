@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from gateway.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, utcnow
 from gateway.adapters.db.upsert import insert_if_absent
 from gateway.domain.clock import as_utc
-from gateway.domain.errors import LedgerError
 from gateway.domain.ledger import AccountSpec, JournalEntry, NormalSide
 from gateway.observability.metrics import count_ledger_transaction
 
@@ -46,11 +45,14 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     clock = session.info.get("clock")
     at = as_utc(at or (clock() if clock else utcnow()))  # SQLite keeps the wall time only: store UTC
     connection = session.connection()
+    # Accounts met for the first time are created here: in one order (by code), so that two
+    # entries creating the same new accounts at once never deadlock on them.
+    ids = {spec: _account_ids.get(session, spec) for spec in sorted({line.account for line in entry.lines}, key=lambda s: (s.code, s.currency))}
     deltas: dict[int, int] = {}
     specs: dict[int, AccountSpec] = {}
     lines = []
     for line in entry.lines:
-        account_id = _account_ids.get(session, line.account)
+        account_id = ids[line.account]
         deltas[account_id] = deltas.get(account_id, 0) + line.amount
         specs[account_id] = line.account
         lines.append((account_id, line.amount))
@@ -61,12 +63,10 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
             "line_accounts": [account_id for account_id, _ in lines], "line_amounts": [amount for _, amount in lines],
             "ids": ordered, "deltas": [deltas[account_id] for account_id in ordered],
         }).all()
-        transaction_id = moved[0][0] if moved else None
+        transaction_id = moved[0][0]  # every account exists: the postings' foreign keys saw to it
         balances = [(account_id, balance) for _, account_id, balance in moved]
     else:  # SQLite: no data-modifying WITH; its write lock already serialises writers
         transaction_id, balances = _post_statement_by_statement(connection, transaction, lines, ordered, deltas)
-    if len(balances) != len(ordered):
-        raise LedgerError("account_missing", f"entry {entry.reference}: {len(ordered) - len(balances)} account(s) not found")
     for account_id, balance in balances:
         specs[account_id].check(balance)
     count_ledger_transaction(session, entry.kind)
