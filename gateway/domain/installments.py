@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import Enum
 
@@ -259,6 +259,23 @@ def _check(financed: int, term_months: int, apr: Decimal, fee_rate: Decimal) -> 
 RETRY_OFFSETS_DAYS = (0, 1, 3, 5, 7, 10, 14)
 # Once past grace, a delinquent plan is still tried weekly so that it can recover by itself.
 DELINQUENT_RETRY_DAYS = 7
+# What a bank answers about a debit it never received: the worker that created the debit died
+# before sending it, and reconciliation (or a resumed request) asked the bank about it.
+NEVER_RECEIVED = "bank_no_record"
+# How soon such a debit is sent again: the installment is still owed today, and the customer's
+# card was never tried.
+UNSENT_RETRY = timedelta(minutes=5)
+
+
+def counts_as_attempt(failure_code: str | None) -> bool:
+    """Whether a failed debit is the customer's failed attempt (retried on the schedule, an
+    `installment.failed` event), or one the bank never received, which is sent again within
+    minutes without counting.
+
+    >>> counts_as_attempt("insufficient_funds"), counts_as_attempt(None), counts_as_attempt("bank_no_record")
+    (True, True, False)
+    """
+    return failure_code != NEVER_RECEIVED
 
 
 class Delinquency(str, Enum):

@@ -500,10 +500,14 @@ def _collection_failed(gw: InstallmentPorts, session: Session, plan: Installment
 
 
 def _attempt_failed(gw: InstallmentPorts, session: Session, plan: InstallmentPlan, item: Installment, reason: str | None) -> None:
+    item.status, item.collecting_payment_id = "scheduled", None
+    if not rules.counts_as_attempt(reason):
+        item.next_attempt_at = gw.clock() + rules.UNSENT_RETRY
+        log.info("plan %s installment %s: its debit never reached the bank; sent again from %s", plan.id, item.number, item.next_attempt_at)
+        return
     store = gw.installment_store(session)
     product = store.product(plan.product_id)
     days_late = (local_today(gw) - item.due_date).days
-    item.status, item.collecting_payment_id = "scheduled", None
     item.attempts += 1
     item.next_attempt_at = _start_of(item.due_date + timedelta(days=rules.next_attempt_day(max(days_late, 0), product.grace_days)))
     store.record(plan.merchant_id, "installment.failed", {**installment_snapshot(plan, item), "failure_code": reason}, gw.clock())

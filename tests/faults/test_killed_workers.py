@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bench.installments import seed
-from gateway.domain.installments import Method
+from gateway.domain.installments import UNSENT_RETRY, Method
 from gateway.services.installment_plans import ProductTerms, create_product
 from gateway.services.sandbox import advance_clock
 from tests.support.processes import Process, wait_for
@@ -41,16 +41,16 @@ def test_a_due_debit_worker_killed_mid_batch_debits_no_installment_twice(deploym
         assert killed_with.get("paid", 0) < PLANS, "the batch finished before the kill: nothing was tested"
 
         # The dead worker's claims come back when their lease ends: reconciliation asks the bank
-        # about each debit the worker had started (taken: paid; never reached the bank: the
-        # installment is tried again on its next attempt, the next day).
+        # about each debit the worker had started (taken: paid; never reached the bank: sent
+        # again within minutes, the same day, not counted as a failed attempt).
         travel(deployment, timedelta(minutes=3))
         worker = Process(["worker", "--queue", "installments", "--queue", "reconciliation", "--interval", "0.2"],
                          deployment.env(), tmp_path / "worker-2.log").start()
         status = lambda: deployment.books.installments_by_status(merchant_id)  # noqa: E731
         wait_for(lambda: not status().get("collecting"), 60, what="the killed worker's claims settled",
                  diagnose=lambda: f"{status()}\n{worker.tail()}")
-        travel(deployment, timedelta(days=1, hours=1))
-        wait_for(lambda: status().get("paid") == PLANS, 60, what=f"all {PLANS} due installments paid",
+        travel(deployment, UNSENT_RETRY + timedelta(minutes=1))
+        wait_for(lambda: status().get("paid") == PLANS, 60, what=f"all {PLANS} due installments paid the same day",
                  diagnose=lambda: f"{status()}\n{worker.tail()}")
     finally:
         worker.stop()

@@ -101,6 +101,22 @@ def test_an_installment_is_debited_from_the_start_of_its_due_day_in_beijing_and_
     assert [kind for kind, _data in rows.events] == ["payment.succeeded", "installment.paid"]
 
 
+def test_a_debit_the_bank_never_received_is_sent_again_within_minutes_and_is_no_failed_attempt(gw):
+    # The worker that created the debit died before sending it; reconciliation asked the bank,
+    # which has no record of it. The customer's card was never tried.
+    _on(gw, FIRST_DUE)
+    _bank_answers(gw, 1, Outcome.DECLINED, decline_code=rules.NEVER_RECEIVED)
+    item = _item(gw, 1)
+    assert (item.status, item.attempts, item.next_attempt_at) == ("scheduled", 0, gw.clock() + rules.UNSENT_RETRY)
+    assert _events(gw, "installment.failed") == []
+    assert installment_plans.collect_due(gw) == 0  # not before its few minutes
+
+    gw.clock.now += rules.UNSENT_RETRY
+    assert installment_plans.collect_due(gw) == 1
+    assert _item(gw, 1).status == "paid" and len(gw.bank.charges) == 1
+    assert gw.plan_rows.plans[PLAN].delinquency == rules.Delinquency.CURRENT.value
+
+
 def test_a_declined_debit_is_retried_within_grace_then_weekly(gw):
     retries = []
     day = FIRST_DUE
