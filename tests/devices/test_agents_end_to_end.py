@@ -145,6 +145,24 @@ while True:
 """
 
 
+def test_messages_published_before_any_ingest_subscribed_are_sent_again_and_stored(broker, device_gw, device_shop,
+                                                                                   start_ingest, tmp_path):
+    """With nobody subscribed (a broker just restarted, ingest not back yet), the broker answers a
+    publish with "no matching subscribers" (0x10) and drops it: the agent keeps the messages and
+    sends them again once ingest is there."""
+    home = tmp_path / "early"
+    device_id = enroll_agent(device_shop, home)
+    agent = make_agent(home, broker.url)
+    for _ in range(3):
+        agent.queue_telemetry()
+    assert not agent.drain(2), "the broker took the messages with nobody subscribed"
+    assert agent.outbox.count() == 3 and agent.stats.acked == 0
+    start_ingest(broker.url)
+    assert agent.drain(30), "the agent did not send its messages again"
+    wait_for(lambda: stored_seqs(device_gw, device_id) == [1, 2, 3], message="all 3 stored, once each")
+    agent.close()
+
+
 def test_agent_killed_with_unsent_messages_delivers_them_after_restart(broker, device_gw, device_shop,
                                                                        start_ingest, tmp_path):
     start_ingest(broker.url)
