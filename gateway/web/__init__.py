@@ -26,7 +26,9 @@ assets = Blueprint("web", __name__, static_folder="static", static_url_path="/as
 
 
 def init_web(app: Flask, gw: Gateway, limiter: Limiter) -> None:
-    from gateway.web import checkout, dashboard
+    # The fund and credit pages add their routes to the dashboard's blueprint: imported before
+    # it is registered.
+    from gateway.web import checkout, dashboard, dashboard_credit, dashboard_fund  # noqa: F401
 
     app.secret_key = gw.vault.derive_secret("web-session-cookie")
     app.config.update(

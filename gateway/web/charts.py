@@ -3,6 +3,7 @@ the vendored Chart.js. Amounts go to the charts in yuan (display only; the figur
 from __future__ import annotations
 
 from gateway.services.dashboard import Day
+from gateway.services.dashboard_fund import FundChart
 
 BLUE, GREEN, RED, ORANGE, GREY = "#0a4f9e", "#0d6b2f", "#a4001d", "#b35900", "#8a94a3"
 
@@ -23,9 +24,10 @@ def daily_chart(days: list[Day]) -> dict:
                "x": {"stacked": True}})
 
 
-def reasons_chart(reasons: list[tuple[str, int]], label: str = "Failed payments") -> dict:
+def reasons_chart(reasons: list[tuple[str, int]], label: str = "Failed payments", color: str = RED) -> dict:
+    """Horizontal bars, one per (reason, count): failures in red by default."""
     return _base("bar", [reason.replace("_", " ") for reason, _ in reasons],
-                 [{"label": label, "data": [n for _, n in reasons], "backgroundColor": RED}],
+                 [{"label": label, "data": [n for _, n in reasons], "backgroundColor": color}],
                  indexAxis="y", scales={"x": {"beginAtZero": True, "ticks": {"precision": 0}}})
 
 
@@ -46,3 +48,12 @@ def telemetry_chart(days: list[dict]) -> dict:
         {"label": "Telemetry messages", "data": [d["telemetry"] for d in days], "backgroundColor": BLUE},
         {"label": "Payment confirmations", "data": [d["confirmations"] for d in days], "backgroundColor": GREEN},
     ], scales={"y": {"beginAtZero": True, "ticks": {"precision": 0}}})
+
+
+def income_chart(chart: FundChart) -> dict:
+    """A fund manager's income per 10,000 units per day (a gap where no figure came)."""
+    labels = [day.day.strftime("%m-%d") for day in chart.days]
+    data = [None if day.income_per_10k is None else float(day.income_per_10k) for day in chart.days]
+    return _base("line", labels, [
+        {"label": "Income per 10,000 units (CNY)", "data": data, "borderColor": BLUE, "backgroundColor": BLUE, "spanGaps": False},
+    ], scales={"y": {"title": {"display": True, "text": "CNY per 10,000 units"}}})

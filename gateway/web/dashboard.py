@@ -39,15 +39,15 @@ class SignedIn(UserMixin):
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> SignedIn | None:
-    user = dashboard_users.get_user(_gateway(), user_id)
+    user = dashboard_users.get_user(current_gateway(), user_id)
     return SignedIn(user) if user else None
 
 
-def _gateway() -> Gateway:
+def current_gateway() -> Gateway:
     return current_app.extensions["paygate"]
 
 
-def _user() -> dashboard_users.User:
+def signed_in_user() -> dashboard_users.User:
     return current_user.user
 
 
@@ -74,7 +74,7 @@ def _forbidden(error):
 
 @bp.context_processor
 def _layout() -> dict:
-    user = _user() if current_user.is_authenticated else None
+    user = signed_in_user() if current_user.is_authenticated else None
     return {"nav": nav_entries(user), "user": user}
 
 
@@ -85,7 +85,7 @@ def sign_in():
     if request.method == "GET":
         return render_template("dashboard/sign_in.html", email="", error=None)
     email, password = request.form.get("email", ""), request.form.get("password", "")
-    user = dashboard_users.sign_in(_gateway(), email, password)
+    user = dashboard_users.sign_in(current_gateway(), email, password)
     if user is None:
         return render_template("dashboard/sign_in.html", email=email, error="The e-mail or the password is not right."), 401
     login_user(SignedIn(user))
@@ -138,7 +138,7 @@ def sign_out():
 @bp.route("/", methods=["GET"])
 @login_required
 def home():
-    figures = dashboard.home(_gateway(), _user().scope)
+    figures = dashboard.home(current_gateway(), signed_in_user().scope)
     return render_template("dashboard/home.html", figures=figures, daily=daily_chart(figures.days),
                            reasons=reasons_chart(figures.failure_reasons))
 
@@ -147,14 +147,14 @@ def home():
 @login_required
 def payments():
     search, status = request.args.get("q", ""), request.args.get("status", "")
-    page = dashboard.payments_page(_gateway(), _user().scope, search, status, _cursor("before"), _cursor("after"))
+    page = dashboard.payments_page(current_gateway(), signed_in_user().scope, search, status, _cursor("before"), _cursor("after"))
     return render_template("dashboard/payments.html", page=page, search=search, status=status, statuses=dashboard.PAYMENT_STATUSES)
 
 
 @bp.route("/payments/<payment_id>", methods=["GET"])
 @login_required
 def payment(payment_id):
-    detail = _found(lambda: dashboard.payment_detail(_gateway(), _user().scope, payment_id))
+    detail = found_or_404(lambda: dashboard.payment_detail(current_gateway(), signed_in_user().scope, payment_id))
     return render_template("dashboard/payment.html", detail=detail, p=detail.payment)
 
 
@@ -163,9 +163,9 @@ def payment(payment_id):
 def refund(payment_id):
     """First the confirmation page (amount checked, nothing done); then, with `confirm`, the
     refund, once per confirmation page shown (its request key)."""
-    if not _user().may_refund:
+    if not signed_in_user().may_refund:
         abort(403)
-    detail = _found(lambda: dashboard.payment_detail(_gateway(), _user().scope, payment_id))
+    detail = found_or_404(lambda: dashboard.payment_detail(current_gateway(), signed_in_user().scope, payment_id))
     amount = _amount_fen(request.form.get("amount", ""))
     if amount is None or not 0 < amount <= detail.refundable:
         flash(f"Enter an amount from 0.01 up to the refundable {detail.refundable / 100:,.2f} (CNY).", "error")
@@ -173,7 +173,7 @@ def refund(payment_id):
     if request.form.get("confirm") != "yes":
         return render_template("dashboard/refund_confirm.html", p=detail.payment, amount=amount, request_key=secrets.token_urlsafe(16))
     try:
-        made = dashboard.refund(_gateway(), _user().scope, payment_id, amount, request.form.get("request_key", ""))
+        made = dashboard.refund(current_gateway(), signed_in_user().scope, payment_id, amount, request.form.get("request_key", ""))
     except DomainError as error:
         flash(f"The refund was not made: {error.message}", "error")
         return redirect(url_for(".payment", payment_id=payment_id), 303)
@@ -188,32 +188,32 @@ def refund(payment_id):
 @login_required
 def plans():
     delinquency = request.args.get("delinquency", "")
-    found = dashboard.plans_page(_gateway(), _user().scope, delinquency, _cursor("before"), _cursor("after"))
+    found = dashboard.plans_page(current_gateway(), signed_in_user().scope, delinquency, _cursor("before"), _cursor("after"))
     return render_template("dashboard/plans.html", found=found, page=found.page, delinquency=delinquency, states=dashboard.DELINQUENCY_STATES)
 
 
 @bp.route("/plans/<plan_id>", methods=["GET"])
 @login_required
 def plan(plan_id):
-    detail = _found(lambda: dashboard.plan_detail(_gateway(), _user().scope, plan_id))
+    detail = found_or_404(lambda: dashboard.plan_detail(current_gateway(), signed_in_user().scope, plan_id))
     return render_template("dashboard/plan.html", detail=detail, schedule=schedule_chart(detail.installments))
 
 
 @bp.route("/devices", methods=["GET"])
 @login_required
 def devices():
-    fleet = dashboard.fleet(_gateway(), _user().scope, _cursor("page") or 0)
+    fleet = dashboard.fleet(current_gateway(), signed_in_user().scope, _cursor("page") or 0)
     return render_template("dashboard/devices.html", fleet=fleet, page=fleet.page, reasons=reasons_chart(fleet.rejections, "Rejected messages"))
 
 
 @bp.route("/devices/<device_id>", methods=["GET"])
 @login_required
 def device(device_id):
-    detail = _found(lambda: dashboard.device_detail(_gateway(), _user().scope, device_id))
+    detail = found_or_404(lambda: dashboard.device_detail(current_gateway(), signed_in_user().scope, device_id))
     return render_template("dashboard/device.html", detail=detail, d=detail.device, telemetry=telemetry_chart(detail.days))
 
 
-def _found(read):
+def found_or_404(read):
     """Another merchant's object is missing, as in the API: 404, never 403."""
     try:
         return read()

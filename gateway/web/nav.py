@@ -1,10 +1,10 @@
-"""The dashboard's navigation: one list, in order. Pages that come with other issues (the fund,
-credit score bands) add their entry here, e.g.
+"""The dashboard's navigation: one list, in order. A page in a module of its own (the fund and
+credit pages: gateway/web/dashboard_fund.py, dashboard_credit.py) adds its entry when imported:
 
     from gateway.web.nav import NavEntry, register
-    register(NavEntry("fund.overview", "Fund"))
+    register(NavEntry("dashboard.fund", "Fund"))
 
-after registering their blueprint (see gateway/web/__init__.py); nothing else needs to change.
+nothing else needs to change (docs/web.md, "Adding a page").
 """
 from __future__ import annotations
 
