@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
@@ -179,6 +179,20 @@ def seven_day_annualized(figures: Sequence[Decimal], carryover: Carryover) -> De
         else:
             exact = sum(figures, Decimal(0)) / Decimal(7) * (Decimal(365) / TEN_THOUSAND) * HUNDRED
         return exact.quantize(YIELD_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def seven_day_annualized_ending(figures: Mapping[date, Decimal], day: date, carryover: Carryover) -> Decimal | None:
+    """The 7-day annualized yield ending on `day`, from a fund's figures by day: None unless
+    all 7 natural days up to it have one.
+
+    >>> week = {date(2026, 11, d): Decimal("1.0000") for d in range(1, 8)}
+    >>> seven_day_annualized_ending(week, date(2026, 11, 7), Carryover.MONTHLY)
+    Decimal('3.650')
+    >>> seven_day_annualized_ending(week, date(2026, 11, 8), Carryover.MONTHLY) is None
+    True
+    """
+    week = [figures.get(day - timedelta(days=back)) for back in range(6, -1, -1)]
+    return None if None in week else seven_day_annualized([Decimal(figure) for figure in week], carryover)
 
 
 # ---- trading days and the cut-off --------------------------------------------------------------

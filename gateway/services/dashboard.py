@@ -69,7 +69,7 @@ def home(gw: DashboardPorts, scope: str | None) -> Home:
     with gw.db.unit_of_work() as session:
         day = _beijing_day(session, Payment.created_at)
         rows = session.execute(
-            _scoped(select(
+            scoped(select(
                 day.label("day"), func.count().label("payments"),
                 func.sum(case((Payment.status == "succeeded", 1), else_=0)).label("succeeded"),
                 func.sum(case((Payment.status == "failed", 1), else_=0)).label("failed"),
@@ -77,20 +77,20 @@ def home(gw: DashboardPorts, scope: str | None) -> Home:
             ).where(Payment.created_at >= since), Payment, scope).group_by(day)
         ).all()
         reasons = session.execute(
-            _scoped(select(Payment.failure_code, func.count().label("n"))
+            scoped(select(Payment.failure_code, func.count().label("n"))
                     .where(Payment.created_at >= today_start, Payment.status == "failed"), Payment, scope)
             .group_by(Payment.failure_code).order_by(func.count().desc())
         ).all()
         refunds = session.execute(
-            _scoped(select(func.count(), func.coalesce(func.sum(Refund.amount), 0))
+            scoped(select(func.count(), func.coalesce(func.sum(Refund.amount), 0))
                     .where(Refund.created_at >= today_start, Refund.status == "succeeded"), Refund, scope)
         ).one()
         plans = session.execute(
-            _scoped(select(func.count(), func.sum(case((InstallmentPlan.delinquency != "current", 1), else_=0)))
+            scoped(select(func.count(), func.sum(case((InstallmentPlan.delinquency != "current", 1), else_=0)))
                     .where(InstallmentPlan.state == "active"), InstallmentPlan, scope)
         ).one()
     # PostgreSQL sums to NUMERIC: back to whole numbers (fen, counts).
-    by_day = {_as_date(row.day): Day(_as_date(row.day), row.payments, int(row.succeeded or 0), int(row.failed or 0), int(row.volume or 0)) for row in rows}
+    by_day = {as_date(row.day): Day(as_date(row.day), row.payments, int(row.succeeded or 0), int(row.failed or 0), int(row.volume or 0)) for row in rows}
     days = [by_day.get(first + timedelta(days=n), Day(first + timedelta(days=n), 0, 0, 0, 0)) for n in range(CHART_DAYS)]
     return Home(days[-1], [(code or "unknown", n) for code, n in reasons], days, refunds[0], int(refunds[1]), plans[0], int(plans[1] or 0))
 
@@ -126,7 +126,7 @@ def payments_page(gw: DashboardPorts, scope: str | None, search: str = "", statu
     """Newest first, PAGE_SIZE at a time; `before`/`after` are the cursors of the page links.
     The search matches a payment, customer or plan id exactly, a card's last four digits, or
     words of the description."""
-    query = _scoped(select(Payment, Merchant.name).join(Merchant, Merchant.id == Payment.merchant_id), Payment, scope)
+    query = scoped(select(Payment, Merchant.name).join(Merchant, Merchant.id == Payment.merchant_id), Payment, scope)
     search = search.strip()
     if search:
         query = query.where(or_(
@@ -197,7 +197,7 @@ class PaymentDetail:
 def payment_detail(gw: DashboardPorts, scope: str | None, payment_id: str) -> PaymentDetail:
     with gw.db.unit_of_work() as session:
         found = session.execute(
-            _scoped(select(Payment, Merchant.name).join(Merchant, Merchant.id == Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)
+            scoped(select(Payment, Merchant.name).join(Merchant, Merchant.id == Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)
         ).first()
         if found is None:
             raise NotFound("payment", payment_id)
@@ -264,7 +264,7 @@ def refund(gw: DashboardPorts, scope: str | None, payment_id: str, amount: int, 
     """Refund part or all of a payment from the dashboard, once per confirmation form shown
     (`request_key`): a double click or a resubmitted form replays the first answer."""
     with gw.db.unit_of_work() as session:
-        merchant_id = session.execute(_scoped(select(Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)).scalar_one_or_none()
+        merchant_id = session.execute(scoped(select(Payment.merchant_id).where(Payment.id == payment_id), Payment, scope)).scalar_one_or_none()
     if merchant_id is None:
         raise NotFound("payment", payment_id)
     key = f"dashboard-refund:{request_key}"
@@ -309,13 +309,13 @@ class PlansPage:
 
 
 def plans_page(gw: DashboardPorts, scope: str | None, delinquency: str = "", before: int | None = None, after: int | None = None) -> PlansPage:
-    query = _scoped(select(InstallmentPlan, Merchant.name).join(Merchant, Merchant.id == InstallmentPlan.merchant_id), InstallmentPlan, scope)
+    query = scoped(select(InstallmentPlan, Merchant.name).join(Merchant, Merchant.id == InstallmentPlan.merchant_id), InstallmentPlan, scope)
     if delinquency in DELINQUENCY_STATES:
         query = query.where(InstallmentPlan.delinquency == delinquency, InstallmentPlan.state == "active")
     with gw.db.unit_of_work() as session:
         rows, older, newer = _keyset(session, query, InstallmentPlan.seq, before, after)
         counts = dict(session.execute(
-            _scoped(select(InstallmentPlan.delinquency, func.count()).where(InstallmentPlan.state == "active"), InstallmentPlan, scope)
+            scoped(select(InstallmentPlan.delinquency, func.count()).where(InstallmentPlan.state == "active"), InstallmentPlan, scope)
             .group_by(InstallmentPlan.delinquency)
         ).all())
     plans = [PlanRow(p.id, name, p.customer_id, p.amount, p.financed, p.term_months, p.state, p.delinquency, as_utc(p.created_at)) for p, name in rows]
@@ -341,7 +341,7 @@ def plan_detail(gw: DashboardPorts, scope: str | None, plan_id: str) -> PlanDeta
     today = beijing_date(gw.clock())
     with gw.db.unit_of_work() as session:
         found = session.execute(
-            _scoped(select(InstallmentPlan, Merchant.name).join(Merchant, Merchant.id == InstallmentPlan.merchant_id)
+            scoped(select(InstallmentPlan, Merchant.name).join(Merchant, Merchant.id == InstallmentPlan.merchant_id)
                     .where(InstallmentPlan.id == plan_id), InstallmentPlan, scope)
         ).first()
         if found is None:
@@ -395,16 +395,16 @@ class Fleet:
 def fleet(gw: DashboardPorts, scope: str | None, page: int = 0) -> Fleet:
     """The devices, newest enrolled first; `Page.older`/`newer` are page numbers here."""
     today = beijing_date(gw.clock())
-    query = _scoped(
+    query = scoped(
         select(Device, Merchant.name, DevicePaygCredential).join(Merchant, Merchant.id == Device.merchant_id)
         .outerjoin(DevicePaygCredential, DevicePaygCredential.device_id == Device.id), Device, scope)
     locked_now = and_(DevicePaygCredential.unlocked_for_good.is_(False),
                       or_(DevicePaygCredential.paid_until.is_(None), DevicePaygCredential.paid_until < today))
     with gw.db.unit_of_work() as session:
         rows, older, newer = _offset_page(session, query, (Device.created_at.desc(), Device.id.desc()), max(page, 0))
-        by_state = dict(session.execute(_scoped(select(Device.state, func.count()), Device, scope).group_by(Device.state)).all())
+        by_state = dict(session.execute(scoped(select(Device.state, func.count()), Device, scope).group_by(Device.state)).all())
         locked = session.execute(
-            _scoped(select(func.count()).select_from(Device).join(DevicePaygCredential, DevicePaygCredential.device_id == Device.id)
+            scoped(select(func.count()).select_from(Device).join(DevicePaygCredential, DevicePaygCredential.device_id == Device.id)
                     .where(locked_now, Device.state == "active"), Device, scope)
         ).scalar_one()
         rejections = _rejections(session, scope, None)
@@ -443,7 +443,7 @@ def device_detail(gw: DashboardPorts, scope: str | None, device_id: str) -> Devi
     first = today - timedelta(days=CHART_DAYS - 1)
     with gw.db.unit_of_work() as session:
         found = session.execute(
-            _scoped(select(Device, Merchant.name, DevicePaygCredential).join(Merchant, Merchant.id == Device.merchant_id)
+            scoped(select(Device, Merchant.name, DevicePaygCredential).join(Merchant, Merchant.id == Device.merchant_id)
                     .outerjoin(DevicePaygCredential, DevicePaygCredential.device_id == Device.id).where(Device.id == device_id), Device, scope)
         ).first()
         if found is None:
@@ -459,7 +459,7 @@ def device_detail(gw: DashboardPorts, scope: str | None, device_id: str) -> Devi
         plans = list(session.execute(select(InstallmentPlan.id).where(InstallmentPlan.device_id == device.id).order_by(InstallmentPlan.seq)).scalars())
     per_day: dict[date, dict] = {}
     for raw_day, kind, n in counts:
-        per_day.setdefault(_as_date(raw_day), {})[kind] = n
+        per_day.setdefault(as_date(raw_day), {})[kind] = n
     days = [{"day": first + timedelta(days=k), "telemetry": per_day.get(first + timedelta(days=k), {}).get("telemetry", 0),
              "confirmations": per_day.get(first + timedelta(days=k), {}).get("confirmation", 0)} for k in range(CHART_DAYS)]
     return DeviceDetail(_device_row(device, merchant_name, credential, today), days, rejections, plans)
@@ -467,7 +467,8 @@ def device_detail(gw: DashboardPorts, scope: str | None, device_id: str) -> Devi
 
 # ---- SQL helpers ----------------------------------------------------------------------------------
 
-def _scoped(query, model, scope: str | None):
+def scoped(query, model, scope: str | None):
+    """`query` limited to the scope's merchant (an operator's scope, None, sees every one)."""
     return query if scope is None else query.where(model.merchant_id == scope)
 
 
@@ -502,7 +503,8 @@ def _beijing_day(session: Session, column):
     return func.date(column, "+8 hours")
 
 
-def _as_date(value) -> date:
+def as_date(value) -> date:
+    """A date column's value: SQLite hands dates back as text."""
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 

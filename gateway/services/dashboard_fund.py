@@ -17,6 +17,7 @@ from gateway.adapters.db.models import Merchant
 from gateway.domain import fund as rules
 from gateway.domain.clock import as_utc, beijing_date
 from gateway.domain.errors import NotFound
+from gateway.services.dashboard import as_date, scoped
 from gateway.services.ports import StoragePorts
 
 CHART_DAYS = 30
@@ -67,7 +68,7 @@ def fund_page(gw: StoragePorts, scope: str | None, picked: str | None = None) ->
     first = last - timedelta(days=CHART_DAYS - 1)
     with gw.db.unit_of_work() as session:
         funds = session.execute(
-            _scoped(select(Fund, Merchant.name).join(Merchant, Merchant.id == Fund.merchant_id), scope).order_by(Fund.seq.desc())
+            scoped(select(Fund, Merchant.name).join(Merchant, Merchant.id == Fund.merchant_id), Fund, scope).order_by(Fund.seq.desc())
         ).all()
         if picked and picked not in {fund.id for fund, _ in funds}:
             raise NotFound("fund", picked)
@@ -97,15 +98,15 @@ def fund_page(gw: StoragePorts, scope: str | None, picked: str | None = None) ->
         figures: dict[str, dict[date, Decimal]] = {}
         for fund_id, day, figure in session.execute(
                 select(FundIncomeFigure.fund_id, FundIncomeFigure.day, FundIncomeFigure.income_per_10k).where(or_(*wanted))).all():
-            figures.setdefault(fund_id, {})[_as_date(day)] = Decimal(figure)
+            figures.setdefault(fund_id, {})[as_date(day)] = Decimal(figure)
     rows = []
     for fund, merchant_name in funds:
-        latest_day = _as_date(latest[fund.id]) if latest.get(fund.id) is not None else None
+        latest_day = as_date(latest[fund.id]) if latest.get(fund.id) is not None else None
         rows.append(FundRow(
             fund.id, fund.code, fund.name, fund.merchant_id, merchant_name, fund.carryover, fund.units_outstanding,
             rules.units_value(fund.units_outstanding), holders.get(fund.id, 0),
-            _as_date(accrued[fund.id]) if accrued.get(fund.id) is not None else None, latest_day,
-            _seven_day(figures.get(fund.id, {}), latest_day, rules.Carryover(fund.carryover)),
+            as_date(accrued[fund.id]) if accrued.get(fund.id) is not None else None, latest_day,
+            rules.seven_day_annualized_ending(figures.get(fund.id, {}), latest_day, rules.Carryover(fund.carryover)) if latest_day else None,
             waiting.get(fund.id, 0), as_utc(fund.created_at),
         ))
     chart_row = next(row for row in rows if row.id == chart_id)
@@ -114,22 +115,5 @@ def fund_page(gw: StoragePorts, scope: str | None, picked: str | None = None) ->
     return FundPage(rows, FundChart(chart_row, days))
 
 
-def _seven_day(figures: dict[date, Decimal], day: date | None, carryover: rules.Carryover) -> Decimal | None:
-    """The 7-day annualized yield ending on `day`, as services.funds.yields publishes it: None
-    unless all 7 natural days have a figure."""
-    if day is None:
-        return None
-    week = [figures.get(day - timedelta(days=back)) for back in range(6, -1, -1)]
-    return rules.seven_day_annualized(week, carryover) if None not in week else None
-
-
 def _quantized(figure: Decimal | None) -> Decimal | None:
     return None if figure is None else figure.quantize(rules.INCOME_QUANTUM)
-
-
-def _scoped(query, scope: str | None):
-    return query if scope is None else query.where(Fund.merchant_id == scope)
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

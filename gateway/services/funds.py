@@ -186,7 +186,6 @@ def yields(gw: StoragePorts, merchant_id: str, fund_id: str, first: date | None,
     for day, figure in figures.items():
         if first and day < first:
             continue
-        week = [figures.get(day - timedelta(days=back)) for back in range(6, -1, -1)]
-        annualized = rules.seven_day_annualized([Decimal(f) for f in week], carryover) if None not in week else None
+        annualized = rules.seven_day_annualized_ending(figures, day, carryover)
         published.append(DailyYield(day, Decimal(figure).quantize(rules.INCOME_QUANTUM), annualized))
     return published

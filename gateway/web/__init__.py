@@ -8,7 +8,7 @@ limited by the app's flask-limiter (per account and per client address).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
@@ -23,6 +23,11 @@ csrf = CSRFProtect()
 # Templates and static files shared by the page blueprints: /assets/... (vendored Chart.js
 # included, so the pages work without internet access).
 assets = Blueprint("web", __name__, static_folder="static", static_url_path="/assets", template_folder="templates")
+
+
+def current_gateway() -> Gateway:
+    """The gateway the app was built with (its composition root), for the page views."""
+    return current_app.extensions["paygate"]
 
 
 def init_web(app: Flask, gw: Gateway, limiter: Limiter) -> None:

@@ -8,14 +8,13 @@ sends a payment again; the service refuses a second attempt while one is in flig
 from __future__ import annotations
 
 import segno
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
-from gateway.bootstrap import Gateway
 from gateway.domain.errors import DomainError, NotFound
 from gateway.services import checkout
-from gateway.web import csrf
+from gateway.web import csrf, current_gateway
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 
@@ -66,10 +65,6 @@ FIELDS = {
                      "code": "inst-code", "amount": "inst-term"},
 }
 FORM_ALERT = {"card": "card-form-error", "wallet": "wallet-form-error", "installments": "inst-form-error"}
-
-
-def _gateway() -> Gateway:
-    return current_app.extensions["paygate"]
 
 
 @bp.before_request
@@ -126,7 +121,7 @@ def pay_by_wallet(session_id):
 
 @bp.route("/<session_id>/wallet/cancel", methods=["POST"])
 def abandon_wallet(session_id):
-    view = checkout.abandon_wallet_order(_gateway(), session_id)
+    view = checkout.abandon_wallet_order(current_gateway(), session_id)
     if view.status == "complete":
         return redirect(view.return_url, 303)
     return _render(view, errors={}, open_method="card")
@@ -157,7 +152,7 @@ def confirm_installments(session_id):
 
 def _attempt(session_id: str, method: str, act):
     try:
-        view = act(_gateway())
+        view = act(current_gateway())
     except DomainError as error:
         if isinstance(error, NotFound) and error.param is None:
             abort(404)
@@ -179,13 +174,13 @@ def _failure(view: checkout.SessionView, method: str) -> dict:
 
 def _session(session_id: str) -> checkout.SessionView:
     try:
-        return checkout.page_session(_gateway(), session_id)
+        return checkout.page_session(current_gateway(), session_id)
     except NotFound:
         abort(404)
 
 
 def _render(view: checkout.SessionView, errors: dict | None = None, open_method: str | None = None, status: int = 200):
-    gw = _gateway()
+    gw = current_gateway()
     attempt = view.attempt
     waiting = view.status == "open" and attempt is not None and attempt.in_flight
     offers = checkout.installment_offers(gw, view.id) if "installments" in view.payment_methods and view.status == "open" else []

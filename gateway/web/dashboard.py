@@ -7,17 +7,16 @@ import math
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.domain.errors import DomainError, NotFound
 from gateway.services import dashboard, dashboard_users
-from gateway.web import csrf
+from gateway.web import csrf, current_gateway
 from gateway.web.charts import daily_chart, reasons_chart, schedule_chart, telemetry_chart
 from gateway.web.nav import nav_entries
 
@@ -41,10 +40,6 @@ class SignedIn(UserMixin):
 def _load_user(user_id: str) -> SignedIn | None:
     user = dashboard_users.get_user(current_gateway(), user_id)
     return SignedIn(user) if user else None
-
-
-def current_gateway() -> Gateway:
-    return current_app.extensions["paygate"]
 
 
 def signed_in_user() -> dashboard_users.User:

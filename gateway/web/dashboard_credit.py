@@ -9,8 +9,9 @@ from flask import render_template
 from flask_login import login_required
 
 from gateway.services import dashboard_credit
+from gateway.web import current_gateway
 from gateway.web.charts import BLUE, reasons_chart
-from gateway.web.dashboard import bp, current_gateway, signed_in_user
+from gateway.web.dashboard import bp, signed_in_user
 from gateway.web.nav import NavEntry, register
 
 register(NavEntry("dashboard.credit", "Credit"))

@@ -6,8 +6,9 @@ from flask import render_template, request
 from flask_login import login_required
 
 from gateway.services import dashboard_fund
+from gateway.web import current_gateway
 from gateway.web.charts import income_chart
-from gateway.web.dashboard import bp, current_gateway, found_or_404, signed_in_user
+from gateway.web.dashboard import bp, found_or_404, signed_in_user
 from gateway.web.nav import NavEntry, register
 
 register(NavEntry("dashboard.fund", "Fund"))

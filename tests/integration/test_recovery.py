@@ -67,10 +67,7 @@ def served(database: str, var_dir: Path, log: Path, **extra: str):
         server = subprocess.Popen([sys.executable, "-m", "gateway.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",
                                    "--workers", "1"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not services.port_open("127.0.0.1", port, timeout=0.2):
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        services.wait_until_listening(server, port, log)
         yield port
     finally:
         server.send_signal(signal.SIGTERM)

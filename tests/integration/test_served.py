@@ -57,10 +57,7 @@ def test_gunicorn_logs_json_without_the_card_number_and_metrics_add_up_across_wo
         server = subprocess.Popen([sys.executable, "-m", "gateway.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",
                                    "--workers", "2"], env=env, stdout=stderr, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not services.port_open("127.0.0.1", port, timeout=0.2):
-            assert server.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
-            time.sleep(0.1)
+        services.wait_until_listening(server, port, stderr_path)
         cards = [sandbox_card_number("ICBC", approved_last4()) for _ in range(PAYMENTS)]
 
         def pay(number: int) -> tuple[int, dict, dict]:

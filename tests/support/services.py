@@ -62,6 +62,15 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def wait_until_listening(process: subprocess.Popen, port: int, log: Path, seconds: float = 30) -> None:
+    """Until `process` (a server just started) listens on 127.0.0.1:`port`; fails with its log if
+    it exits or takes longer than `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not port_open("127.0.0.1", port, timeout=0.2):
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 def _is_root() -> bool:
     return os.geteuid() == 0
 

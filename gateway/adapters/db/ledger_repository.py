@@ -48,14 +48,11 @@ def post(session: Session, entry: JournalEntry, at: datetime | None = None) -> i
     # Accounts met for the first time are created here: in one order (by code), so that two
     # entries creating the same new accounts at once never deadlock on them.
     ids = {spec: _account_ids.get(session, spec) for spec in sorted({line.account for line in entry.lines}, key=lambda s: (s.code, s.currency))}
+    specs = {account_id: spec for spec, account_id in ids.items()}
+    lines = [(ids[line.account], line.amount) for line in entry.lines]
     deltas: dict[int, int] = {}
-    specs: dict[int, AccountSpec] = {}
-    lines = []
-    for line in entry.lines:
-        account_id = ids[line.account]
-        deltas[account_id] = deltas.get(account_id, 0) + line.amount
-        specs[account_id] = line.account
-        lines.append((account_id, line.amount))
+    for account_id, amount in lines:
+        deltas[account_id] = deltas.get(account_id, 0) + amount
     ordered = sorted(deltas)
     transaction = {"kind": entry.kind, "reference": entry.reference, "created_at": at}
     if connection.dialect.name == "postgresql":
